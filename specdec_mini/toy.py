@@ -132,4 +132,6 @@ def tiny_transformer(vocab_size: int = 32, seed: int = 0, hidden_size: int = 32,
     # Random weights give nearly uniform logits; sharpen the output layer so greedy choices are not near-ties.
     with torch.no_grad():
         model.lm_head.weight.mul_(8.0)
-    return CausalLM(model, tokenizer=None, name=f"tiny-llama-{seed}")
+    lm = CausalLM(model, tokenizer=None, name=f"tiny-llama-{seed}")
+    lm.eos_token_ids = set()  # LlamaConfig's default EOS id would end runs at random; tests set their own
+    return lm
