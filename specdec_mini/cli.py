@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return bench.main(args.args)
         if args.command == "demo":
-            sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "demo"))
+            # The demo lives beside the package (demo/app.py), so a checkout's root must be importable.
+            sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
             from demo.app import main as demo_main  # type: ignore[import-not-found]
 
             return demo_main(port=args.port)
