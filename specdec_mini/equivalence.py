@@ -239,3 +239,31 @@ class ArgmaxDrafter(DraftModelDrafter):
 
     def choose(self, q: torch.Tensor, generator) -> int:
         return int(q.argmax())
+
+
+# --- greedy identity on real models -----------------------------------------------------------------------
+
+
+@dataclass
+class Divergence:
+    """Where two greedy outputs first differ, and whether the target was nearly tied there."""
+
+    position: int  # index into the new tokens
+    tokens: tuple[int, int]  # the two outputs' tokens at that position
+    top2_gap: float  # target logit of its best token minus its second best, at that position
+
+    @property
+    def near_tie(self) -> bool:
+        """A gap this small lets float32 rounding order (one token vs k+1 tokens per forward) flip the argmax."""
+        return self.top2_gap < 1e-4
+
+
+def greedy_divergence(target, prompt_ids: list[int], tokens_a: list[int], tokens_b: list[int]) -> Divergence | None:
+    """Return None if two greedy outputs agree on their common length, else where and how they first differ."""
+    for i, (a, b) in enumerate(zip(tokens_a, tokens_b)):
+        if a != b:
+            context = list(prompt_ids) + list(tokens_a[:i])
+            logits = target.prefill(context)  # [V], the target's logits for position i
+            top2 = torch.topk(logits.float(), 2).values
+            return Divergence(i, (a, b), float(top2[0] - top2[1]))
+    return None
