@@ -7,7 +7,7 @@ Every drafter has the same three calls, so the decoding loop never needs to know
     rollback(length)                          forget everything after the first `length` committed tokens
 
 `DraftModelDrafter` runs a small model of the same family and returns the distributions q it sampled from,
-processed with the same settings (temperature, top-k, top-p) as the target's p: the acceptance ratio p/q
+processed with the same settings (temperature, top-k, top-p) as the target's p. The acceptance ratio p/q
 is only exact if q is the law the tokens really came from. `PromptLookupDrafter` copies the tokens that
 followed the latest earlier occurrence of the context's last n-gram. It is deterministic, so it returns
 q = None ("one-hot on the proposed token"), and the rejection rule then accepts x with probability p(x).
@@ -58,7 +58,7 @@ class DraftModelDrafter:
         return self.model.forward_seconds
 
     def reset(self, prompt_ids: list[int]) -> None:
-        # Like the target, the draft's cache holds every committed token except the last.
+        # Like the target's cache, the draft's contains every committed token except the last.
         self.model.reset_counters()
         self.model.prefill(prompt_ids[:-1])
 

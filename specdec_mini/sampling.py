@@ -25,7 +25,7 @@ import torch
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """How logits become a distribution; the same settings define p for the target and q for the draft."""
+    """Settings that turn logits into a distribution; the same settings define p for the target and q for the draft."""
 
     temperature: float = 0.0  # 0 means greedy (one-hot at the argmax); otherwise logits are divided by it
     top_k: int | None = None  # keep the k most likely tokens; None keeps all

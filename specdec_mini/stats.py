@@ -18,7 +18,7 @@ ACCEPTED, CORRECTION, BONUS, TARGET = "accepted", "correction", "bonus", "target
 
 @dataclass
 class Round:
-    """What one round did: the draft, the verdict, and what it cost."""
+    """Record of one round: the draft, the verdict, and its cost."""
 
     drafted: list[int]  # the K tokens the drafter proposed (K = 0 for a plain decoding step)
     accepted: int  # how many drafted tokens were kept and emitted
@@ -111,7 +111,7 @@ class GenerationResult:
         return [kept[i] / checked[i] if checked[i] else None for i in range(depth)]
 
     def summary(self) -> dict:
-        """The headline numbers as a plain dict (JSON-ready)."""
+        """Return the headline numbers as a plain dict (JSON-ready)."""
         return {
             "method": self.method,
             "k": self.k,

@@ -1,4 +1,4 @@
-"""What speculative decoding should gain, from the acceptance rate and the cost of forward passes.
+"""Expected gains of speculative decoding, from the acceptance rate and the cost of forward passes.
 
 With per-token acceptance probability alpha, a round of k drafted tokens commits on average
 
@@ -69,7 +69,7 @@ def expected_speedup(alpha: float, k: int, cost_ratio: float, verify_cost: Verif
 
 
 def best_k(alpha: float, cost_ratio: float, verify_cost: VerifyCost = None, k_max: int = 16) -> tuple[int, float]:
-    """The draft length in 0..k_max with the highest expected speed-up, and that speed-up (k = 0: don't draft)."""
+    """Return the draft length in 0..k_max with the highest expected speed-up, and that speed-up (k = 0: plain)."""
     scores = [(expected_speedup(alpha, k, cost_ratio, verify_cost), k) for k in range(k_max + 1)]
     speed, k = max(scores)
     return k, speed
@@ -78,7 +78,7 @@ def best_k(alpha: float, cost_ratio: float, verify_cost: VerifyCost = None, k_ma
 def predicted_speedup_from_run(
     acceptance_rate: float, k: int, draft_step_seconds: float, target_step_seconds: float, verify_seconds: float
 ) -> float:
-    """The speed-up the formula predicts from one run's measured alpha and the measured costs in seconds."""
+    """Predict the speed-up from one run's measured alpha and the measured costs in seconds."""
     c = draft_step_seconds / target_step_seconds
     v = verify_seconds / target_step_seconds
     return expected_speedup(acceptance_rate, k, c, lambda n: v)

@@ -42,14 +42,14 @@ class TableLM:
 
     @classmethod
     def random(cls, vocab_size: int, order: int = 2, seed: int = 0, scale: float = 2.0, name: str = "toy") -> "TableLM":
-        """A table of standard normal logits times `scale`; a larger scale gives sharper distributions."""
+        """Build a table of standard normal logits times `scale`; a larger scale gives sharper distributions."""
         generator = torch.Generator().manual_seed(seed)
         shape = ((vocab_size + 1) ** order, vocab_size)
         table = scale * torch.randn(shape, generator=generator, dtype=torch.float64)
         return cls(table, order, name=name)
 
     def perturbed(self, noise: float, seed: int = 1, name: str = "toy draft") -> "TableLM":
-        """A draft-like copy: the same table plus Gaussian noise, so q resembles p without matching it."""
+        """Return a draft-like copy: the same table plus Gaussian noise, so q resembles p without matching it."""
         generator = torch.Generator().manual_seed(seed)
         table = self.table + noise * torch.randn(self.table.shape, generator=generator, dtype=self.table.dtype)
         return TableLM(table, self.order, name=name, eos_token_ids=self.eos_token_ids)
@@ -59,7 +59,7 @@ class TableLM:
         self.forward_seconds = 0.0
 
     def row(self, context: list[int]) -> int:
-        """The table row for the next token after `context`; positions before the start read as token V."""
+        """Return the table row for the token after `context`; positions before the start read as token V."""
         padded = [self.vocab_size] * self.order + list(context)
         row = 0
         for token in padded[len(padded) - self.order :]:
@@ -67,7 +67,7 @@ class TableLM:
         return row
 
     def next_logits(self, context: list[int]) -> torch.Tensor:
-        """Logits [V] for the token after `context`, without touching the cache."""
+        """Return the logits [V] for the token after `context`, without touching the cache."""
         return self.table[self.row(context)]
 
     @property
@@ -79,7 +79,7 @@ class TableLM:
         return self.extend(ids)[-1] if ids else None
 
     def extend(self, ids: list[int]) -> torch.Tensor:
-        """[T] -> [T, V]: row t holds the logits for the token after ids[t]."""
+        """Append ids to the cache: [T] -> [T, V], where row t contains the logits for the token after ids[t]."""
         if not ids:
             raise ValueError("extend needs at least one token id, got an empty list")
         if min(ids) < 0 or max(ids) >= self.vocab_size:
@@ -109,12 +109,12 @@ class TableLM:
 
 
 def all_sequences(vocab_size: int, length: int) -> list[tuple[int, ...]]:
-    """Every token sequence of `length` over the vocabulary, in lexicographic order (V^length of them)."""
+    """List every token sequence of `length` over the vocabulary, in lexicographic order (V^length of them)."""
     return list(itertools.product(range(vocab_size), repeat=length))
 
 
 def tiny_transformer(vocab_size: int = 32, seed: int = 0, hidden_size: int = 32, layers: int = 2) -> CausalLM:
-    """A randomly initialised Llama in float32 inside a real `CausalLM` (real KV cache, real rollback)."""
+    """Build a randomly initialised Llama in float32 inside a real `CausalLM` (real KV cache, real rollback)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
