@@ -1,0 +1,76 @@
+"""Faster CPU matrix products for the verification forward pass, without leaving float32.
+
+Speculative decoding assumes that scoring k+1 tokens in one target forward costs about as much as scoring one.
+On a CPU that holds only if a matrix product with 2-16 input rows is as cheap as one with a single row. Both
+are limited by reading the weights from memory, so in principle they should be. In practice, with the MKL
+build of PyTorch 2.13 on a 2-core AMD EPYC (Zen 4), `torch.nn.functional.linear` takes a matrix-vector
+path for one row and a general matrix product (GEMM) for 2 or more rows. That GEMM was 3-8x slower than the
+one-row path at the Qwen2.5 shapes, which left little of speculation's gain. BENCHMARKS.md has the numbers.
+
+oneDNN, which PyTorch also ships, has a GEMM kernel that is fast for a few rows. `use_onednn_linear(model)`
+routes every float32 `nn.Linear` of a model through it whenever the input has more than one row, and leaves
+one-row inputs on the usual path:
+
+    rows = 1   torch.nn.functional.linear (unchanged, so plain decoding is bit for bit what it was)
+    rows > 1   torch.ops.mkldnn._linear_pointwise on the same dense weight (no copy, no extra memory)
+
+Both compute in float32, but they add up the products in a different order, so logits differ from the stock
+path by about 1e-4 (float32 rounding). Greedy outputs of plain and speculative decoding stay equal unless two
+tokens tie within that rounding. The benchmark harness checks that equality on every greedy run.
+
+Left out: prepacking the weights into oneDNN's blocked layout. It was faster again at 5-16 rows, but it
+needs a second copy of every weight (6 GB more for the 1.5B target). Also left out: bfloat16 and int8, which
+change the outputs.
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def onednn_available() -> bool:
+    """True if this PyTorch build has the oneDNN linear operator."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def _linear_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """nn.Linear.forward with oneDNN for more than one row: [..., in] -> [..., out]."""
+    rows = x.numel() // x.shape[-1] if x.numel() else 0
+    # oneDNN's operator has no backward, so it only serves inference; one row stays on the stock path.
+    if rows > 1 and x.dtype == torch.float32 and not (torch.is_grad_enabled() and x.requires_grad):
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+    return F.linear(x, self.weight, self.bias)
+
+
+def use_onednn_linear(model: nn.Module, enabled: bool = True) -> int:
+    """Route the model's float32 CPU `nn.Linear` layers through oneDNN for multi-row inputs (or undo it).
+
+    Returns the number of layers changed. Without oneDNN in this PyTorch build, nothing changes and it returns 0.
+    The change is made on the module instances in place, so anything else that runs this model object
+    (transformers `generate`, say) gets the same kernels until `use_onednn_linear(model, False)`.
+    """
+    if enabled and not onednn_available():
+        return 0
+    changed = 0
+    for module in model.modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        if module.weight.dtype != torch.float32 or module.weight.device.type != "cpu":
+            continue
+        # An instance attribute `forward` takes precedence over the class's method; deleting it restores that.
+        if enabled:
+            module.forward = types.MethodType(_linear_forward, module)
+            changed += 1
+        elif "forward" in module.__dict__:
+            del module.forward
+            changed += 1
+    return changed
+
+
+def uses_onednn_linear(model: nn.Module) -> bool:
+    """True if any `nn.Linear` of the model currently takes the oneDNN path."""
+    return any(isinstance(m, nn.Linear) and "forward" in m.__dict__ for m in model.modules())
