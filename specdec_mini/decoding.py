@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -30,6 +31,15 @@ from specdec_mini.drafters import Drafter
 from specdec_mini.models import check_compatible
 from specdec_mini.sampling import SamplingSettings, probabilities, sample, verify
 from specdec_mini.stats import ACCEPTED, BONUS, CORRECTION, TARGET, GenerationResult, Round
+
+
+class DraftLength(Protocol):
+    """A per-round rule for k: `choose()` before each draft, `observe(round)` after each verification."""
+
+    def choose(self) -> int: ...
+
+    def observe(self, round_: Round) -> None: ...
+
 
 MAX_K = 64  # more drafted tokens than this per round never pay: even at alpha = 0.99 the 64th survives ~50%
 
@@ -86,12 +96,15 @@ def speculative_rounds(
     config: GenerationConfig,
     draft_sampling: SamplingSettings | None = None,
     verifier: Callable = verify,
+    draft_length: DraftLength | None = None,
 ) -> Iterator[Round]:
     """Generate with speculative decoding, yielding one `Round` per target forward.
 
     `draft_sampling` overrides the settings that shape q (default: the same as p's). Whatever it is, the
     output follows the target's p exactly, because verification uses the q the tokens were drawn from.
     `verifier` exists so that tests and lessons can swap in a broken rule and watch it get caught.
+    `draft_length`, if given, picks each round's k in 0..config.k (see `specdec_mini.autok`). The output
+    law does not depend on k, so any rule that looks only at past rounds keeps the output exact.
     """
     if hasattr(drafter, "model"):
         check_compatible(target, drafter.model)
@@ -114,7 +127,8 @@ def speculative_rounds(
         draft_before = (drafter.forward_count, drafter.forward_seconds)
 
         # Draft: never more than the budget can use, since K accepted tokens plus one always fit.
-        k = min(config.k, config.max_new_tokens - produced - 1)
+        k = config.k if draft_length is None else min(config.k, draft_length.choose())
+        k = min(k, config.max_new_tokens - produced - 1)
         drafted, q = drafter.propose(committed, k, q_settings, generator) if k > 0 else ([], None)
         drafted = drafted[:k]
         q = None if q is None else q[: len(drafted)]
@@ -141,7 +155,7 @@ def speculative_rounds(
         drafter.rollback(len(committed) - 1)
 
         stop = "eos" if hit_eos else ("max_new_tokens" if produced >= config.max_new_tokens else None)
-        yield Round(
+        round_ = Round(
             drafted=drafted,
             accepted=accepted,
             rejected=rejected,
@@ -154,6 +168,9 @@ def speculative_rounds(
             seconds=time.perf_counter() - start,
             stop=stop,
         )
+        if draft_length is not None:
+            draft_length.observe(round_)
+        yield round_
         if stop:
             return
 
@@ -220,9 +237,10 @@ def speculative_generate(
     config: GenerationConfig = GenerationConfig(),
     on_round: Callable[[Round], None] | None = None,
     draft_sampling: SamplingSettings | None = None,
+    draft_length: DraftLength | None = None,
 ) -> GenerationResult:
     """Speculative decoding from prompt ids to a `GenerationResult`; see `speculative_rounds`."""
-    rounds = speculative_rounds(target, drafter, prompt_ids, config, draft_sampling)
+    rounds = speculative_rounds(target, drafter, prompt_ids, config, draft_sampling, draft_length=draft_length)
     return collect(rounds, f"speculative ({drafter.name})", prompt_ids, target.decode, on_round, k=config.k)
 
 

@@ -1,0 +1,145 @@
+"""Choosing k for each round: a draft length that pays for itself on this machine.
+
+`theory.expected_speedup(alpha, k, c, v)` says what a draft length k gains, given the acceptance rate alpha,
+the cost c of a draft step and the cost v(n) of a target forward over n tokens, both in units of a one-token
+target forward. The best fixed k depends on all three: alpha changes from prompt to prompt and within one
+reply, and c and v depend on the machine. So this module
+
+    measure_costs   times a draft step and target forwards over 1..n tokens once, at load  -> CostCurve
+    AdaptiveK       keeps a running estimate of alpha and, before every round, picks the k in 0..k_max with
+                    the highest expected speed-up; k = 0 is a plain decoding step, for when no k pays
+
+`AdaptiveK` plugs into `speculative_rounds(..., draft_length=AdaptiveK(...))`. Since it only looks at past
+rounds, the output keeps the target's law (greedy output stays the plain greedy output).
+
+`predicted_speedup(result, costs)` applies the same formula after the fact, to check it against a run.
+
+Left out: acceptance that falls along the draft (alpha is one number per round), and the draft model's own
+confidence as a signal (`DraftModelDrafter(min_confidence=...)` covers that separately).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from specdec_mini.stats import GenerationResult, Round
+from specdec_mini.theory import best_k, expected_tokens_per_round
+
+
+@dataclass(frozen=True)
+class CostCurve:
+    """What forward passes cost on this machine, in seconds."""
+
+    target_step: float  # one target forward over 1 token (a plain decoding step)
+    draft_step: float  # one draft forward over 1 token; 0 for a drafter without a model
+    verify: tuple[float, ...]  # verify[n - 1]: one target forward over n tokens, n = 1..len(verify)
+
+    @property
+    def cost_ratio(self) -> float:
+        """c = draft step / target step."""
+        return self.draft_step / self.target_step
+
+    @property
+    def verify_table(self) -> list[float]:
+        """v(n) = (target forward over n tokens) / (target step), as theory.expected_speedup takes it."""
+        return [seconds / self.target_step for seconds in self.verify]
+
+    def round_cost(self, drafted: int) -> float:
+        """Cost of a round that drafts `drafted` tokens, in target steps: K * c + v(K + 1)."""
+        table = self.verify_table
+        verify = table[min(drafted, len(table) - 1)]
+        return drafted * self.cost_ratio + verify
+
+    def best_k(self, alpha: float, k_max: int) -> tuple[int, float]:
+        """The k in 0..k_max with the highest expected speed-up at acceptance rate alpha, and that speed-up."""
+        return best_k(alpha, self.cost_ratio, self.verify_table, k_max=min(k_max, len(self.verify) - 1))
+
+
+def measure_costs(target, draft, prompt_ids: list[int], max_tokens: int = 16, sweeps: int = 3) -> CostCurve:
+    """Time a draft step and target forwards over 1..max_tokens tokens after `prompt_ids`.
+
+    `draft` is a CausalLM or None (prompt lookup: c = 0). Both caches are left empty. Costs `sweeps` passes
+    over n = 1..max_tokens plus a warm-up, about 50 target forwards, e.g. 20 s for the 1.5B target here.
+    Other work on a shared machine only ever adds time, so each n keeps its fastest time over the sweeps,
+    and a forward over n tokens is taken to cost no more than the cheapest measured forward over more.
+    """
+    if len(prompt_ids) <= max_tokens:
+        raise ValueError(f"measure_costs needs a prompt longer than max_tokens={max_tokens}, got {len(prompt_ids)} ids")
+    context, probe = prompt_ids[:-max_tokens], prompt_ids[-max_tokens:]
+
+    # Each timed forward appends to the cache, and the rollback restores the same starting length.
+    def timed_forward(lm, n: int) -> float:
+        start = time.perf_counter()
+        lm.extend(probe[:n])
+        seconds = time.perf_counter() - start
+        lm.rollback(len(context))
+        return seconds
+
+    target.prefill(context)
+    timed_forward(target, max_tokens)  # warm-up: first calls allocate buffers and pick kernels
+    # Sweeps interleave the sizes, so a burst of load on the machine hits one sweep, not one size.
+    fastest = [timed_forward(target, n) for n in range(1, max_tokens + 1)]
+    for _ in range(sweeps - 1):
+        fastest = [min(old, timed_forward(target, n)) for n, old in zip(range(1, max_tokens + 1), fastest)]
+    verify = [min(fastest[i:]) for i in range(max_tokens)]  # subtle: suffix minimum keeps v(n) non-decreasing
+    target.prefill([])
+
+    draft_step = 0.0
+    if draft is not None:
+        draft.prefill(context)
+        timed_forward(draft, 1)
+        draft_step = min(timed_forward(draft, 1) for _ in range(sweeps + 2))
+        draft.prefill([])
+    return CostCurve(target_step=verify[0], draft_step=draft_step, verify=tuple(verify))
+
+
+class AdaptiveK:
+    """Per-round k from a running acceptance estimate and a measured `CostCurve` (k = 0: plain step).
+
+    alpha is estimated as (accepted + a prior) / (checked + the prior's weight), where accepted and checked
+    count drafted tokens with exponentially decaying weights. The weights decay in every round, plain rounds
+    included, so while k = 0 old evidence fades, the estimate drifts back to `prior_alpha`, and after a
+    while a short draft probes whether the draft guesses right again. Each failed probe adds evidence, so
+    probes get rarer where the draft keeps missing.
+    """
+
+    def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.6, prior_weight: float = 2.0,
+                 half_life: float = 8.0) -> None:
+        if not 0.0 < prior_alpha < 1.0:
+            raise ValueError(f"prior_alpha must lie in (0, 1), got {prior_alpha}")
+        self.costs = costs
+        self.k_max = k_max
+        self.prior = (prior_alpha * prior_weight, prior_weight)  # pseudo-counts (accepted, checked)
+        self.decay = 0.5 ** (1.0 / half_life)  # per round: evidence from `half_life` rounds ago weighs half
+        self.accepted = 0.0  # decayed count of accepted drafted tokens
+        self.checked = 0.0  # decayed count of drafted tokens the target checked
+        self.chosen: list[int] = []  # k chosen in each round, for reports
+
+    @property
+    def alpha(self) -> float:
+        return (self.accepted + self.prior[0]) / (self.checked + self.prior[1])
+
+    def choose(self) -> int:
+        k, _ = self.costs.best_k(self.alpha, self.k_max)
+        self.chosen.append(k)
+        return k
+
+    def observe(self, round_: Round) -> None:
+        self.accepted = self.decay * self.accepted + round_.accepted
+        self.checked = self.decay * self.checked + round_.accepted + round_.rejected
+
+
+def predicted_speedup(result: GenerationResult, costs: CostCurve) -> float | None:
+    """The decode-phase speed-up that the formula predicts from a run's alpha, its draft lengths and `costs`.
+
+    Every round with K drafted tokens is expected to commit (1 - alpha^(K+1)) / (1 - alpha) tokens at a
+    cost of K * c + v(K + 1) target steps; the prediction is expected tokens over cost, summed over rounds.
+    It uses the run's measured alpha, not its token counts, so it can disagree with the measured speed-up.
+    """
+    alpha = result.acceptance_rate
+    if alpha is None or not result.rounds:
+        return None
+    tokens = sum(expected_tokens_per_round(alpha, len(r.drafted)) for r in result.rounds)
+    cost = sum(costs.round_cost(len(r.drafted)) for r in result.rounds)
+    return tokens / cost
