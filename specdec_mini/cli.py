@@ -148,6 +148,10 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # argparse.REMAINDER rejects options that start with "--" (and eats --help), so "--" passes them on.
+        argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
         if args.command == "generate":
