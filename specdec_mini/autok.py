@@ -1,6 +1,6 @@
 """Choosing k for each round: a draft length that pays for itself on this machine.
 
-`theory.expected_speedup(alpha, k, c, v)` says what a draft length k gains, given the acceptance rate alpha,
+`theory.expected_speedup(alpha, k, c, v)` computes what a draft length k gains, given the acceptance rate alpha,
 the cost c of a draft step and the cost v(n) of a target forward over n tokens, both in units of a one-token
 target forward. The best fixed k depends on all three: alpha changes from prompt to prompt and within one
 reply, and c and v depend on the machine. So this module
@@ -29,7 +29,7 @@ from specdec_mini.theory import best_k, expected_tokens_per_round
 
 @dataclass(frozen=True)
 class CostCurve:
-    """What forward passes cost on this machine, in seconds."""
+    """Measured seconds of the forward passes on this machine."""
 
     target_step: float  # one target forward over 1 token (a plain decoding step)
     draft_step: float  # one draft forward over 1 token; 0 for a drafter without a model
@@ -52,7 +52,7 @@ class CostCurve:
         return drafted * self.cost_ratio + verify
 
     def best_k(self, alpha: float, k_max: int) -> tuple[int, float]:
-        """The k in 0..k_max with the highest expected speed-up at acceptance rate alpha, and that speed-up."""
+        """Return the k in 0..k_max with the highest expected speed-up at acceptance rate alpha, and that speed-up."""
         return best_k(alpha, self.cost_ratio, self.verify_table, k_max=min(k_max, len(self.verify) - 1))
 
 
@@ -134,7 +134,7 @@ def predicted_speedup(result: GenerationResult, costs: CostCurve) -> float | Non
     """The decode-phase speed-up that the formula predicts from a run's alpha, its draft lengths and `costs`.
 
     Every round with K drafted tokens is expected to commit (1 - alpha^(K+1)) / (1 - alpha) tokens at a
-    cost of K * c + v(K + 1) target steps; the prediction is expected tokens over cost, summed over rounds.
+    cost of K * c + v(K + 1) target steps. The prediction is the sum of expected tokens over the sum of costs.
     It uses the run's measured alpha, not its token counts, so it can disagree with the measured speed-up.
     """
     alpha = result.acceptance_rate

@@ -12,7 +12,7 @@ Measurement rules, each one a defence against a specific error:
 - speed-ups pair by pair against the plain-decoding run of the same repetition, then summarised.
 
 `run_matrix` returns records and reports progress through a callback; `main` prints. Method definitions and
-single runs live in `bench_runs`, tables and charts in `bench_report`. BENCHMARKS.md holds the results.
+single runs live in `bench_runs`, tables and charts in `bench_report`. BENCHMARKS.md explains the results.
 
 Left out: batch sizes above 1, and other processes' load, which is recorded (load average) but not removed.
 """
@@ -52,7 +52,7 @@ class Cell:
 
 @dataclass
 class Progress:
-    """What `run_matrix` tells its callback after every run."""
+    """Progress report that `run_matrix` passes to its callback after every run."""
 
     done: int
     total: int
@@ -160,7 +160,7 @@ def mark_identical(records: list[dict]) -> None:
 # --- the command -----------------------------------------------------------------------------------------
 
 def machine_info() -> dict:
-    """The facts a reader needs to judge the numbers: CPU, cores, threads, library versions."""
+    """Collect what a reader needs to judge the numbers: CPU, cores, threads, library versions."""
     import torch
     import transformers
 
@@ -203,7 +203,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.prompts = args.prompts or (["code-editing", "creative-prose"] if quick else [p.domain for p in domains.SUITE])
     args.methods = args.methods or (["plain", "sd-draft"] if quick else
                                     ["plain", "sd-draft", "sd-lookup", "hf-assisted", "hf-lookup"])
-    args.k = [k if k == "auto" else _int_k(k) for k in (args.k or (["4"] if quick else ["4", "auto"]))]
+    ks = args.k or (["4"] if quick else ["4", "auto"])
+    args.k = [k if k == "auto" else _int_k(k) for k in ks]
     args.temperatures = args.temperatures or ([0.0] if quick else [0.0, SAMPLING_TEMPERATURE])
     args.max_new_tokens = args.max_new_tokens or (16 if quick else 64)
     args.reps = args.reps or (2 if quick else 3)

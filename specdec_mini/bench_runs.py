@@ -143,6 +143,7 @@ def _run_specdec(method, k, models, prompt_ids, temperature, max_new_tokens, see
         **result.summary(), "tokens": result.tokens, "text": result.text,
         "predicted_decode_speedup": predicted_speedup(result, costs),
         "chosen_k": draft_length.chosen if draft_length else None,
+        "drafted_per_round": [len(r.drafted) for r in result.rounds],
     }
 
 
