@@ -20,6 +20,7 @@ confidence as a signal (`DraftModelDrafter(min_confidence=...)` covers that sepa
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -61,8 +62,9 @@ def measure_costs(target, draft, prompt_ids: list[int], max_tokens: int = 16, sw
 
     `draft` is a CausalLM or None (prompt lookup: c = 0). Both caches are left empty. Costs `sweeps` passes
     over n = 1..max_tokens plus a warm-up, about 50 target forwards, e.g. 20 s for the 1.5B target here.
-    Other work on a shared machine only ever adds time, so each n keeps its fastest time over the sweeps,
-    and a forward over n tokens is taken to cost no more than the cheapest measured forward over more.
+    Each n keeps its median time over the sweeps: the fastest time would hide that, on a machine shared with
+    other work, forwards over several tokens suffer more from the load than one-token forwards. A forward over
+    n tokens is then taken to cost no more than the cheapest measured forward over more tokens.
     """
     if len(prompt_ids) <= max_tokens:
         raise ValueError(f"measure_costs needs a prompt longer than max_tokens={max_tokens}, got {len(prompt_ids)} ids")
@@ -79,17 +81,17 @@ def measure_costs(target, draft, prompt_ids: list[int], max_tokens: int = 16, sw
     target.prefill(context)
     timed_forward(target, max_tokens)  # warm-up: first calls allocate buffers and pick kernels
     # Sweeps interleave the sizes, so a burst of load on the machine hits one sweep, not one size.
-    fastest = [timed_forward(target, n) for n in range(1, max_tokens + 1)]
-    for _ in range(sweeps - 1):
-        fastest = [min(old, timed_forward(target, n)) for n, old in zip(range(1, max_tokens + 1), fastest)]
-    verify = [min(fastest[i:]) for i in range(max_tokens)]  # subtle: suffix minimum keeps v(n) non-decreasing
+    sizes = range(1, max_tokens + 1)
+    times = [[timed_forward(target, n) for n in sizes] for _ in range(sweeps)]  # [sweep][n - 1]
+    medians = [statistics.median(column) for column in zip(*times)]
+    verify = [min(medians[i:]) for i in range(max_tokens)]  # subtle: suffix minimum keeps v(n) non-decreasing
     target.prefill([])
 
     draft_step = 0.0
     if draft is not None:
         draft.prefill(context)
         timed_forward(draft, 1)
-        draft_step = min(timed_forward(draft, 1) for _ in range(sweeps + 2))
+        draft_step = statistics.median(timed_forward(draft, 1) for _ in range(sweeps + 2))
         draft.prefill([])
     return CostCurve(target_step=verify[0], draft_step=draft_step, verify=tuple(verify))
 
@@ -101,17 +103,19 @@ class AdaptiveK:
     count drafted tokens with exponentially decaying weights. The weights decay in every round, plain rounds
     included, so while k = 0 old evidence fades, the estimate drifts back to `prior_alpha`, and after a
     while a short draft probes whether the draft guesses right again. Each failed probe adds evidence, so
-    probes get rarer where the draft keeps missing.
+    probes get rarer where the draft keeps missing. A round drafts only if its expected speed-up exceeds
+    1 + `margin`, because the model leaves out overheads and a rejected round's first miss ends its trials.
     """
 
-    def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.6, prior_weight: float = 2.0,
-                 half_life: float = 8.0) -> None:
+    def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.6, prior_weight: float = 1.0,
+                 half_life: float = 12.0, margin: float = 0.05) -> None:
         if not 0.0 < prior_alpha < 1.0:
             raise ValueError(f"prior_alpha must lie in (0, 1), got {prior_alpha}")
         self.costs = costs
         self.k_max = k_max
         self.prior = (prior_alpha * prior_weight, prior_weight)  # pseudo-counts (accepted, checked)
         self.decay = 0.5 ** (1.0 / half_life)  # per round: evidence from `half_life` rounds ago weighs half
+        self.margin = margin  # draft only if the expected speed-up beats 1 by this much: the model is optimistic
         self.accepted = 0.0  # decayed count of accepted drafted tokens
         self.checked = 0.0  # decayed count of drafted tokens the target checked
         self.chosen: list[int] = []  # k chosen in each round, for reports
@@ -121,7 +125,9 @@ class AdaptiveK:
         return (self.accepted + self.prior[0]) / (self.checked + self.prior[1])
 
     def choose(self) -> int:
-        k, _ = self.costs.best_k(self.alpha, self.k_max)
+        k, speedup = self.costs.best_k(self.alpha, self.k_max)
+        if speedup < 1.0 + self.margin:
+            k = 0
         self.chosen.append(k)
         return k
 

@@ -103,11 +103,14 @@ def test_adaptive_k_probes_and_recovers():
     for _ in range(10):
         policy.observe(drafted_round(max(policy.choose(), 1), 0))
     chosen = []
-    for _ in range(45):
+    # Ten misses in a row leave about 8 tokens of evidence at alpha = 0; with a half-life of 12 rounds it takes
+    # about 90 plain rounds to fade enough for a probe.
+    for _ in range(150):
         k = policy.choose()
         chosen.append(k)
         policy.observe(drafted_round(k, k) if k else Round([], 0, 0, [0], ["target"]))
-    assert 0 in chosen and chosen[-1] >= 2, f"expected plain rounds, a probe, then longer drafts; got {chosen}"
+    assert 0 in chosen, f"expected plain rounds after ten misses, got {chosen}"
+    assert chosen[-1] >= 2, f"expected longer drafts once probes succeed, got {chosen}"
 
 
 def test_predicted_speedup_matches_formula():
