@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 
 from specdec_mini import catalog, domains
 from specdec_mini.decoding import MAX_K, GenerationConfig, autoregressive_generate, speculative_generate
@@ -99,6 +100,12 @@ def run_generate(args: argparse.Namespace) -> int:
         drafter = PromptLookupDrafter()
     prompt_ids = target.encode(prompt, chat=not args.no_chat)
 
+    if args.compare:
+        # Warm up both paths first: the first forward passes after loading touch every weight page and
+        # initialise kernels, which would otherwise be billed to whichever method runs first.
+        warmup = replace(config, max_new_tokens=min(4, config.max_new_tokens))
+        speculative_generate(target, drafter, prompt_ids, warmup)
+        autoregressive_generate(target, prompt_ids, warmup)
     result = speculative_generate(target, drafter, prompt_ids, config)
     baseline = autoregressive_generate(target, prompt_ids, config) if args.compare else None
     pieces = target.pieces(result.tokens)
