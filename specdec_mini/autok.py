@@ -107,13 +107,15 @@ class AdaptiveK:
     1 + `margin`, because the model leaves out overheads and a rejected round's first miss ends its trials.
     """
 
-    def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.6, prior_weight: float = 1.0,
+    def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.8, prior_weight: float = 1.0,
                  half_life: float = 12.0, margin: float = 0.05) -> None:
         if not 0.0 < prior_alpha < 1.0:
             raise ValueError(f"prior_alpha must lie in (0, 1), got {prior_alpha}")
         self.costs = costs
         self.k_max = k_max
-        self.prior = (prior_alpha * prior_weight, prior_weight)  # pseudo-counts (accepted, checked)
+        # Pseudo-counts (accepted, checked). An optimistic prior makes the first rounds draft, because a prior
+        # that picks k = 0 would never collect the evidence to change its mind.
+        self.prior = (prior_alpha * prior_weight, prior_weight)
         self.decay = 0.5 ** (1.0 / half_life)  # per round: evidence from `half_life` rounds ago weighs half
         self.margin = margin  # draft only if the expected speed-up beats 1 by this much: the model is optimistic
         self.accepted = 0.0  # decayed count of accepted drafted tokens

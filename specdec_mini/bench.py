@@ -79,8 +79,13 @@ def build_cells(prompts: list[str], temperatures: list[float], methods: list[str
 
 
 def run_matrix(models: Models, prompt_ids: dict[str, list[int]], cells: list[Cell], reps: int, warmup: int,
-               max_new_tokens: int, on_progress: Callable[[Progress], None] | None = None) -> list[dict]:
-    """Run every cell warmup + reps times, interleaved, and return one record per run."""
+               max_new_tokens: int, on_progress: Callable[[Progress], None] | None = None,
+               on_repetition: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """Run every cell warmup + reps times, interleaved, and return one record per run.
+
+    `on_repetition` sees all records so far after each complete repetition, so a caller can save them and
+    keep the finished repetitions of a run that is stopped early.
+    """
     total = len(cells) * (warmup + reps)
     records: list[dict] = []
     durations: dict[tuple[Cell, bool], list[float]] = {}
@@ -100,6 +105,8 @@ def run_matrix(models: Models, prompt_ids: dict[str, list[int]], cells: list[Cel
                                      _remaining(cells, durations, rep, cell, warmup, reps),
                                      f"{cell.prompt} T={cell.temperature:g} {cell.method} k={cell.k}: "
                                      f"{record['tokens_per_second']:.2f} tok/s"))
+        if on_repetition is not None and not is_warmup:
+            on_repetition(records)
     return records
 
 
@@ -265,31 +272,48 @@ def main(argv: list[str] | None = None) -> int:
     def show(p: Progress) -> None:
         say(f"[{p.done}/{p.total}] {p.message} | elapsed {p.elapsed / 60:.1f} min, about {p.remaining / 60:.1f} min left")
 
-    records = run_matrix(models, prompt_ids, cells, args.reps, args.warmup, args.max_new_tokens, show)
     costs = {kind: {"target_step": c.target_step, "draft_step": c.draft_step, "verify": list(c.verify)}
              for kind, c in models.costs.items()}
-    summary = _save(out, args, {"costs": costs}, records)
-    say(summary)
+    invocation = {"costs": costs}
+    saved = {"number": None, "summary": ""}
+
+    # Save after every repetition: a chunk stopped by a time limit keeps the repetitions it finished.
+    def checkpoint(records: list[dict]) -> None:
+        saved["number"], saved["summary"] = _save(out, args, invocation, [dict(r) for r in records], saved["number"])
+
+    run_matrix(models, prompt_ids, cells, args.reps, args.warmup, args.max_new_tokens, show, checkpoint)
+    say(saved["summary"])
     return 0
 
 
-def _save(out: Path, args: argparse.Namespace, invocation: dict, records: list[dict]) -> str:
-    """Merge this invocation into results.json (or replace it), then rewrite results.md and speedups.html."""
+def _save(out: Path, args: argparse.Namespace, invocation: dict, records: list[dict],
+          number: int | None = None) -> tuple[int, str]:
+    """Merge this invocation into results.json (or replace it), rewrite results.md and speedups.html.
+
+    With `number`, the invocation was saved before and its runs are replaced by `records`.
+    Returns the invocation's number and the targets summary.
+    """
     from specdec_mini import bench_report
 
     path = out / "results.json"
-    data = json.loads(path.read_text()) if args.merge and path.exists() else {"invocations": [], "runs": []}
-    number = len(data["invocations"])
-    invocation.update(number=number, argv=sys.argv[1:], started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      machine=machine_info(), max_new_tokens=args.max_new_tokens, target=args.target, draft=args.draft)
-    data["invocations"].append(invocation)
+    keep = (args.merge or number is not None) and path.exists()
+    data = json.loads(path.read_text()) if keep else {"invocations": [], "runs": []}
+    if number is None:
+        number = len(data["invocations"])
+        invocation.update(number=number, argv=sys.argv[1:],
+                          started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          machine=machine_info(), max_new_tokens=args.max_new_tokens, target=args.target,
+                          draft=args.draft)
+        data["invocations"].append(invocation)
+    else:
+        data["runs"] = [r for r in data["runs"] if r.get("invocation") != number]
     if records:
         mark_identical(records)
         for record in records:
             record["invocation"] = number
         data["runs"] = _replace_cells(data["runs"], records)
     path.write_text(json.dumps(data, indent=1))
-    return bench_report.write_reports(data, out)
+    return number, bench_report.write_reports(data, out)
 
 
 def _replace_cells(old: list[dict], new: list[dict]) -> list[dict]:
