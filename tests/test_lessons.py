@@ -2,7 +2,7 @@
 
 Each lesson asserts the claims it makes, so a lesson that runs to the end has passed its own checks. The
 notebooks run on a copy of the lessons folder under pytest's tmp_path: nothing is written into the repository.
-Lessons 1 and 2 load the Qwen2.5-Coder pair (about 8.5 GB of memory); the others use SmolLM2-135M or toy
+Lessons 1 and 2 load the Qwen2.5-Coder models (up to 10 GB of memory), and the others use SmolLM2-135M or toy
 models.
 """
 
