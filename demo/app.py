@@ -92,7 +92,8 @@ def wire(trigger: Callable, fn: Callable, inputs: dict[str, gr.components.Compon
 
 def make_demo(logic: DemoLogic) -> gr.Blocks:
     """Build the page: a header, the model status, and the tabs Race, Tune k, Compare domains, Check the distribution."""
-    quick = {"concurrency_limit": None, "show_progress": "hidden"}  # page updates that run no model
+    # Page updates that run no model: no queue slot, no spinner, and not listed as API endpoints.
+    quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     heavy = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
     drafters = [(t("drafter_model"), DRAFT_MODEL), (t("drafter_lookup"), PROMPT_LOOKUP)]
 

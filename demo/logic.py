@@ -73,7 +73,7 @@ class DemoLogic:
     @staticmethod
     def _describe(name: str) -> str:
         spec = catalog.MODELS.get(name)
-        return name if spec is None else f"{name} ({spec.display_name}, {spec.license})"
+        return f"**{name}**" if spec is None else f"**{name}** ({spec.display_name}, {spec.license})"
 
     def status(self) -> dict:
         status = self.models.status()

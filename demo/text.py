@@ -16,7 +16,7 @@ TEXT: dict[str, str] = {
         "target's distribution p exactly; only the speed changes. Notation: p = target distribution, q = draft "
         "distribution, k = drafted tokens per round, alpha = acceptance rate."
     ),
-    "models_line": "Target model: **{target}**. Draft model: **{draft}**. Defaults: {defaults}.",
+    "models_line": "Target model: {target}. Draft model: {draft}. Defaults: {defaults}.",
     "defaults": "k = {k}, up to {max_new_tokens} new tokens, temperature {temperature} (0 = greedy), top-p {top_p}, seed {seed}",
     "limits_line": "Limits on this server: k from 1 to {k_max}, prompts up to {prompt_chars} characters and "
                    "{prompt_tokens} tokens, up to {max_new_tokens} new tokens. One run at a time; others wait in a queue.",
