@@ -31,8 +31,8 @@ class CausalLM:
 
     def __init__(self, model: PreTrainedModel, tokenizer=None, name: str = "model", onednn: bool = True) -> None:
         self.model = model.eval()
-        # Multi-row float32 matmuls (verification, prefill) through oneDNN: 3-8x faster than stock on some
-        # CPUs, one-row ones unchanged. See specdec_mini.kernels; onednn=False keeps stock PyTorch.
+        # Every float32 matmul through oneDNN, the same kernel for plain decoding and verification, so a
+        # speed-up compares like with like. See specdec_mini.kernels; onednn=False keeps stock PyTorch.
         use_onednn_linear(model, onednn)
         self.tokenizer = tokenizer
         self.name = name
