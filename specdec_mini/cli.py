@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("args", nargs=argparse.REMAINDER, help="options for specdec_mini.bench")
 
     demo = commands.add_parser("demo", help="start the Gradio demo on 127.0.0.1")
-    demo.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
+    demo.add_argument("--port", type=int, default=None,
+                      help="port on 127.0.0.1 (default: $GRADIO_SERVER_PORT, else 7860)")
     return parser
 
 
