@@ -83,7 +83,7 @@ class DemoLogic:
 
     @staticmethod
     def preset_choices() -> list[tuple[str, str]]:
-        return [(prompt.title, prompt.domain) for prompt in domains.SUITE] + [(t("own_prompt"), OWN_PROMPT)]
+        return [(t(f"domain_title.{prompt.domain}"), prompt.domain) for prompt in domains.SUITE] + [(t("own_prompt"), OWN_PROMPT)]
 
     def show_preset(self, preset: str) -> dict:
         """Fill the prompt and settings of a preset and show its recorded race, if there is one."""
@@ -132,7 +132,8 @@ class DemoLogic:
         if record is not None and record["plain"] is not None:
             session = self._remember(session, record)
             note = t("live_done", run=len(session["runs"]))
-            yield {**self._race_view(record, note=note), "session": session, "history": session["runs"]}
+            yield {**self._race_view(record, note=note), "session": session,
+                   "history": {"headers": t("history_columns").split("|"), "data": session["runs"]}}
 
     def race_records(self, prompt: str, config: GenerationConfig, drafter: str) -> Iterator[dict]:
         """Run the race as a stream of `runs.race_record` dicts; the last one contains both finished runs."""
@@ -231,7 +232,7 @@ class DemoLogic:
                               if method == "speculative" else autoregressive_rounds(target, ids, config))
                     for _ in follow(rounds, live, self.min_interval):
                         yield {"domains_progress": t("domains_progress", number=number, total=len(domains.SUITE),
-                                                     title=prompt.title, method=method, tokens=len(live.result.tokens))}
+                                                     title=t(f"domain_title.{prompt.domain}"), method=method, tokens=len(live.result.tokens))}
                 spec, plain = runs["speculative"].result, runs["autoregressive"].result
                 rows.append(self._domain_row(prompt, spec.acceptance_rate, spec.tokens_per_second / plain.tokens_per_second))
                 yield {"domains_plot": render.domains_figure(rows), "domains_text": self._why_text(rows, t("live_note")),
@@ -239,7 +240,8 @@ class DemoLogic:
 
     @staticmethod
     def _domain_row(prompt: domains.DomainPrompt, alpha: float | None, speedup: float) -> dict:
-        return {"domain": prompt.domain, "title": prompt.title, "why": prompt.why, "alpha": alpha, "speedup": speedup}
+        return {"domain": prompt.domain, "title": t(f"domain_title.{prompt.domain}"), "why": t(f"domain_why.{prompt.domain}"),
+                "alpha": alpha, "speedup": speedup}
 
     @staticmethod
     def _why_text(rows: list[dict], note: str) -> str:

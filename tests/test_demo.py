@@ -5,7 +5,9 @@ takes about a second. `test_demo_browser.py` drives the real page with the real 
 """
 
 import os
+import re
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -16,10 +18,11 @@ import gradio as gr
 import pytest
 import torch
 
-from demo import app, distribution
+from demo import app, distribution, render
 from demo.engine import ModelsNotReady, SharedModels
 from demo.logic import DEFAULTS, LIMITS, DemoLogic
 from demo.record_presets import RECORDINGS, load_recordings, record
+from demo.text import TEXT, TEXT_DE, language_of, speaking
 from specdec_mini import catalog, domains
 from specdec_mini.decoding import GenerationConfig
 from specdec_mini.toy import tiny_transformer
@@ -103,10 +106,12 @@ def free_port() -> int:
 
 def test_layout_builds_with_four_tabs(logic):
     demo = app.make_demo(logic)
-    tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    english = demo.specdec_i18n.translations_dict["en"]
+    # Static labels are I18n keys that the browser translates; the English table gives their text.
+    tabs = [english[block.label.key] for block in demo.blocks.values() if isinstance(block, gr.Tab)]
     assert tabs == ["Race", "Tune k", "Compare domains", "Check the distribution"], f"tabs: {tabs}"
     states = [block for block in demo.blocks.values() if isinstance(block, gr.State)]
-    assert len(states) == 1, f"expected one gr.State for the visitor's session, got {len(states)}"
+    assert len(states) == 2, f"expected two gr.State (the visitor's runs and language), got {len(states)}"
 
 
 def test_layout_model_events_share_one_queue_slot(logic):
@@ -139,7 +144,7 @@ def test_race_streams_coloured_tokens(logic):
     assert 'class="sd-tok sd-' in final["spec_html"], final["spec_html"][:300]
     assert "sd-speedup" in final["stats"], final["stats"][:300]
     assert 'class="sd-tok ' not in final["plain_html"], "plain decoding tokens must not be coloured"
-    assert len(final["history"]) == 1, f"history: {final['history']}"
+    assert len(final["history"]["data"]) == 1, f"history: {final['history']}"
 
 
 def test_race_greedy_matches_plain(logic):
@@ -156,7 +161,7 @@ def test_race_greedy_matches_plain(logic):
 
 def test_race_prompt_lookup_drafter(logic):
     final = last(logic.race(PROMPT, 3, 0.0, 1.0, 16, 0, "lookup", None))
-    assert final["history"][0][1] == "lookup", f"history row: {final['history'][0]}"
+    assert final["history"]["data"][0][1] == "lookup", f"history row: {final['history']}"
 
 
 def test_race_session_is_per_visitor(logic):
@@ -357,7 +362,8 @@ def test_cli_demo_calls_main(monkeypatch):
     calls = []
     monkeypatch.setattr(app, "main", lambda port: calls.append(port) or 0)
     assert cli.main(["demo", "--port", "8124"]) == 0
-    assert calls == [8124], calls
+    assert cli.main(["demo"]) == 0  # no --port: demo/app.py falls back to $GRADIO_SERVER_PORT, then 7860
+    assert calls == [8124, None], calls
 
 
 def test_python_demo_app_serves_page(tmp_path):
@@ -381,3 +387,108 @@ def test_python_demo_app_serves_page(tmp_path):
         log.close()
     assert page is not None, f"no page on port {port}; log:\n{(tmp_path / 'app.log').read_text()[-2000:]}"
     assert "specdec-mini" in page, page[:500]
+
+
+# --- German ----------------------------------------------------------------------------------------------
+
+FILLED_STATIC_KEYS = {"page_header", "check_intro_filled", "spec_heading", "plain_heading"}  # app.translations
+SAME_IN_BOTH = {"prompt", "seed", "drafter", "stat"}  # words German borrows as they are, and one empty cell
+
+
+def placeholders(text: str) -> list[str]:
+    return sorted(field for _, field, _, _ in string.Formatter().parse(text) if field)
+
+
+def test_every_ui_string_has_english_and_german():
+    assert set(TEXT) == set(TEXT_DE), f"keys in one language only: {sorted(set(TEXT) ^ set(TEXT_DE))}"
+    for key, english in TEXT.items():
+        german = TEXT_DE[key]
+        assert placeholders(german) == placeholders(english), f"{key}: {german!r} vs {english!r}"
+        assert bool(german) == bool(english), f"{key}: empty in one language only"
+    untranslated = {key for key in TEXT if TEXT[key] and TEXT[key] == TEXT_DE[key]} - SAME_IN_BOTH
+    assert not untranslated, f"German text equals the English: {sorted(untranslated)}"
+    # Every key the demo's code names, including those it builds from a prefix, is in the tables.
+    used = set()
+    for path in (ROOT / "demo").glob("*.py"):
+        used |= set(re.findall(r'\b(?:t|i18n)\("([a-z_][\w.\-]*)"[,)]', path.read_text(encoding="utf-8")))
+    used |= {f"legend_{kind}" for kind in render.TOKEN_COLOURS}
+    used |= {f"domain_{part}.{prompt.domain}" for prompt in domains.SUITE for part in ("title", "why")}
+    missing = used - set(TEXT) - FILLED_STATIC_KEYS
+    assert not missing, f"keys used by the demo but missing from demo/text.py: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("header, language", [
+    ("de-DE,de;q=0.9,en;q=0.8", "de"), ("de", "de"), ("en-US,en;q=0.9,de;q=0.8", "en"), ("fr-FR,fr;q=0.9", "en"),
+    ("fr-FR,de;q=0.5", "de"), ("en;q=0.2,de-AT;q=0.7", "de"), ("de;q=0", "en"), ("", "en"), (None, "en"),
+    ("de;q=abc", "en"),
+])
+def test_language_of_accept_language_header(header, language):
+    assert language_of(header) == language, f"{header!r} -> {language_of(header)!r}"
+
+
+def test_static_labels_are_translated_in_the_browser(logic):
+    demo = app.make_demo(logic)
+    tables = demo.specdec_i18n.translations_dict
+    assert set(tables) == {"en", "de"}, set(tables)
+    assert set(tables["en"]) == set(tables["de"]), sorted(set(tables["en"]) ^ set(tables["de"]))
+    tabs = [tables["de"][block.label.key] for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    assert tabs == ["Wettlauf", "k abstimmen", "Domänen vergleichen", "Verteilung prüfen"], tabs
+    assert "Zielmodell: **tiny-target**" in tables["de"]["page_header"], tables["de"]["page_header"]
+    assert "Target model: **tiny-target**" in tables["en"]["page_header"], tables["en"]["page_header"]
+
+
+def test_logic_answers_in_the_visitors_language(logic):
+    with speaking("de"):
+        final = last(logic.race(PROMPT, 3, 0.0, 1.0, 12, 0, "model", None))
+        suite = logic.recorded_domains()["domains_text"]
+        choices = logic.preset_choices()
+    assert "Token pro Sekunde" in final["stats"], final["stats"][:400]
+    assert "Lauf 1 dieser Sitzung" in final["recorded_note"], final["recorded_note"]
+    assert final["history"]["headers"][6] == "Beschleunigung", final["history"]["headers"]
+    assert "Freie Prosa" in suite and "Akzeptanzrate" in suite, suite[:400]
+    assert ("Code bearbeiten", "code-editing") in choices, choices
+    # Outside the block, and for every other visitor, the demo speaks English again.
+    english = last(logic.race(PROMPT, 3, 0.0, 1.0, 12, 0, "model", None))
+    assert "tokens per second" in english["stats"], english["stats"][:400]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("locale, expected", [
+    ("de-DE", {"tab": "Wettlauf", "button": "Live starten", "legend": "akzeptiertes Draft-Token",
+               "note": "dieser Sitzung", "stats": "Token pro Sekunde", "history": "Beschleunigung"}),
+    ("en-US", {"tab": "Race", "button": "Run live", "legend": "accepted draft token",
+               "note": "of your session", "stats": "tokens per second", "history": "speed-up"}),
+])
+def test_browser_language_picks_the_page_language(logic, tmp_path, locale, expected):
+    from playwright.sync_api import sync_playwright
+
+    from demo.screenshots import CHROMIUM, set_number
+
+    demo = app.serve(logic, free_port(), block=False)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
+            try:
+                page.goto(demo.local_url)
+                page.wait_for_selector("#sd-status .sd-ready", timeout=60_000)
+                page.get_by_role("tab", name=expected["tab"]).wait_for(timeout=30_000)
+                page.get_by_role("button", name=expected["button"]).wait_for(timeout=30_000)
+                page.wait_for_function("f => document.body.innerText.includes(f)", arg=expected["legend"],
+                                       timeout=30_000)
+                set_number(page, "sd-max-new-tokens", 8)
+                page.click("#sd-run")
+                page.wait_for_function("f => document.querySelector('#sd-note').innerText.includes(f)",
+                                       arg=expected["note"], timeout=120_000)
+                stats = page.locator("#sd-stats").inner_text()
+                history = page.locator("#sd-history").inner_text()
+            except Exception:
+                page.screenshot(path=tmp_path / "failure.png", full_page=True)
+                print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")
+                raise
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert expected["stats"] in stats, stats
+    assert expected["history"] in history, history
