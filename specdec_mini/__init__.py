@@ -13,7 +13,7 @@ from specdec_mini.decoding import (
     speculative_rounds,
 )
 from specdec_mini.drafters import DraftModelDrafter, Drafter, PromptLookupDrafter
-from specdec_mini.models import CausalLM, check_compatible
+from specdec_mini.models import CausalLM, DraftSizeWarning, check_compatible
 from specdec_mini.sampling import SamplingSettings, probabilities, residual_distribution, verify
 from specdec_mini.stats import GenerationResult, Round, speedup
 from specdec_mini.toy import TableLM, tiny_transformer
@@ -31,6 +31,7 @@ __all__ = [
     "autoregressive_generate",
     "autoregressive_rounds",
     "check_compatible",
+    "DraftSizeWarning",
     "probabilities",
     "residual_distribution",
     "speculative_generate",

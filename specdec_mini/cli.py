@@ -18,12 +18,13 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from dataclasses import replace
 
 from specdec_mini import catalog, domains
 from specdec_mini.decoding import MAX_K, GenerationConfig, autoregressive_generate, speculative_generate
 from specdec_mini.drafters import DraftModelDrafter, PromptLookupDrafter
-from specdec_mini.models import CausalLM, check_compatible
+from specdec_mini.models import CausalLM, DraftSizeWarning, check_compatible
 from specdec_mini.stats import ACCEPTED, BONUS, CORRECTION, GenerationResult, speedup
 
 DEFAULTS = GenerationConfig()
@@ -95,7 +96,12 @@ def run_generate(args: argparse.Namespace) -> int:
     target = CausalLM.load(args.target, progress=progress)
     if args.drafter == "model":
         draft = CausalLM.load(args.draft, progress=progress)
-        check_compatible(target, draft)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DraftSizeWarning)
+            check_compatible(target, draft)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
+        warnings.filterwarnings("ignore", category=DraftSizeWarning)  # said once; each generation checks again
         drafter = DraftModelDrafter(draft)
     else:
         drafter = PromptLookupDrafter()
@@ -163,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "generate":
-            return run_generate(args)
+            with warnings.catch_warnings():  # the filter that run_generate sets ends with the command
+                return run_generate(args)
         if args.command == "fetch":
             return run_fetch(args)
         if args.command == "bench":

@@ -19,6 +19,7 @@ Left out: batches (batch size 1 only), static caches and sliding-window attentio
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
@@ -167,11 +168,23 @@ class CausalLM:
         return ids
 
 
+class DraftSizeWarning(UserWarning):
+    """The draft model is not smaller than the target: allowed, but it cannot make decoding faster."""
+
+
+def parameter_count(model) -> int | None:
+    """Parameters of a `CausalLM`'s network, or None for models without one (the toy tables)."""
+    network = getattr(model, "model", None)
+    return sum(w.numel() for w in network.parameters()) if hasattr(network, "parameters") else None
+
+
 def check_compatible(target, draft) -> None:
     """Raise ValueError unless draft and target share one vocabulary; call it before any forward pass.
 
     Speculative sampling compares p(x) and q(x) for the same token id x, so both models must mean the same
     string by every id. Matching sizes are not enough: the token tables themselves must agree.
+    A draft at least as large as the target passes with a `DraftSizeWarning`: the output stays exact, but
+    each drafted token costs a full target step or more, so there is nothing to gain.
     """
     target_tok = getattr(target, "tokenizer", None)
     draft_tok = getattr(draft, "tokenizer", None)
@@ -190,4 +203,13 @@ def check_compatible(target, draft) -> None:
         raise ValueError(
             f"the draft {draft.name} has {draft.vocab_size:,} logits per row but the target {target.name} has "
             f"{target.vocab_size:,}; both models must score the same vocabulary. Pick a draft of the same family."
+        )
+    draft_size, target_size = parameter_count(draft), parameter_count(target)
+    if draft_size is not None and target_size is not None and draft_size >= target_size:
+        warnings.warn(
+            f"the draft {draft.name} ({draft_size / 1e6:,.0f}M parameters) is not smaller than the target "
+            f"{target.name} ({target_size / 1e6:,.0f}M parameters). The output is still exactly the target's, but "
+            "drafting costs as much as decoding, so expect a slow-down. Use a smaller draft of the same family "
+            "(for qwen2.5-coder-1.5b: qwen2.5-coder-0.5b), or prompt lookup.",
+            DraftSizeWarning, stacklevel=2,
         )

@@ -1,5 +1,7 @@
 """The round loop: cache lengths, forward counts, EOS and max_new_tokens cuts, and the statistics (L and M cases)."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from specdec_mini.decoding import (
     speculative_rounds,
 )
 from specdec_mini.drafters import DraftModelDrafter, PromptLookupDrafter
-from specdec_mini.models import CausalLM
+from specdec_mini.models import CausalLM, DraftSizeWarning
 from specdec_mini.sampling import SamplingSettings
 from specdec_mini.toy import TableLM, tiny_transformer
 
@@ -186,3 +188,22 @@ def test_seed_reproducible():
     first = speculative_generate(target, drafter, [1], config)
     second = speculative_generate(target, drafter, [1], config)
     assert first.tokens == second.tokens, "the same seed gave different outputs"
+
+
+def test_draft_not_smaller_than_target_warns_but_stays_exact():
+    target = tiny_transformer(vocab_size=32, seed=0, hidden_size=32)
+    big_draft = tiny_transformer(vocab_size=32, seed=1, hidden_size=64)
+    config = GenerationConfig(max_new_tokens=12, k=3)
+    with pytest.warns(DraftSizeWarning, match="is not smaller than the target") as caught:
+        spec = speculative_generate(target, DraftModelDrafter(big_draft), [1, 2, 3], config)
+    assert "qwen2.5-coder-0.5b" in str(caught[0].message), "the warning must name a fix"
+    assert spec.tokens == autoregressive_generate(target, [1, 2, 3], config).tokens, "a big draft changed the output"
+
+
+def test_smaller_draft_gives_no_size_warning():
+    target = tiny_transformer(vocab_size=32, seed=0, hidden_size=64)
+    small_draft = tiny_transformer(vocab_size=32, seed=1, hidden_size=32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        speculative_generate(target, DraftModelDrafter(small_draft), [1, 2, 3], GenerationConfig(max_new_tokens=4))
+    assert not [w for w in caught if issubclass(w.category, DraftSizeWarning)], [str(w.message) for w in caught]
