@@ -472,6 +472,8 @@ def test_browser_language_picks_the_page_language(logic, tmp_path, locale, expec
             try:
                 page.goto(demo.local_url)
                 page.wait_for_selector("#sd-status .sd-ready", timeout=60_000)
+                page.wait_for_function("() => document.querySelector('#sd-prompt textarea').value.length > 0",
+                                       timeout=30_000)
                 page.get_by_role("tab", name=expected["tab"]).wait_for(timeout=30_000)
                 page.get_by_role("button", name=expected["button"]).wait_for(timeout=30_000)
                 page.wait_for_function("f => document.body.innerText.includes(f)", arg=expected["legend"],
@@ -492,3 +494,110 @@ def test_browser_language_picks_the_page_language(logic, tmp_path, locale, expec
         demo.close()
     assert expected["stats"] in stats, stats
     assert expected["history"] in history, history
+
+
+# --- load and cancellation --------------------------------------------------------------------------------
+
+VISITORS = 8
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_eight_visitors_at_once_are_queued_and_kept_apart(logic):
+    """8 visitors press Run at the same moment: all finish, waiting ones see a queue position, none sees another's run."""
+    from gradio_client import Client
+    from gradio_client.utils import Status
+
+    demo = app.serve(logic, free_port(), block=False)
+    try:
+        clients = [Client(demo.local_url, verbose=False) for _ in range(VISITORS)]
+        before = resident_mb()
+        started = time.monotonic()
+        # Each visitor asks for its own k, so a table row shows whose run it is.
+        jobs = [client.submit(prompt=PROMPT, k=number + 1, temperature=0.0, top_p=1.0,
+                              max_new_tokens=12, seed=number, drafter="model", api_name="/race")
+                for number, client in enumerate(clients)]
+        ranks = set()
+        while not all(job.done() for job in jobs):
+            assert time.monotonic() - started < 300, "8 short races did not finish within 5 minutes"
+            for job in jobs:
+                status = job.status()
+                if status.code == Status.IN_QUEUE and status.rank is not None:
+                    ranks.add(status.rank)
+            time.sleep(0.05)
+        finals = [job.result(timeout=60) for job in jobs]
+        grown = resident_mb() - before
+
+        # Invalid requests through the API get an error message, and the server keeps serving.
+        with pytest.raises(Exception, match="drafter") as raised:
+            clients[0].predict(prompt=PROMPT, k=3, temperature=0.0, top_p=1.0, max_new_tokens=4, seed=0,
+                               drafter="no-such-drafter", api_name="/race")
+        after_error = clients[1].predict(prompt=PROMPT, k=3, temperature=0.0, top_p=1.0, max_new_tokens=4, seed=0,
+                                         drafter="model", api_name="/race")
+    finally:
+        demo.close()
+    assert ranks, "no visitor ever saw a queue position while 8 races waited for one worker"
+    for number, final in enumerate(finals):
+        history = final[-1]["data"]
+        assert len(history) == 1, f"visitor {number} sees {len(history)} runs in their table: {history}"
+        assert history[0][2] == number + 1, f"visitor {number} (k = {number + 1}) sees a run with k = {history[0][2]}"
+    assert "Traceback" not in str(raised.value), raised.value
+    assert "sd-tok" in after_error[0], "the server stopped serving after an invalid request"
+    assert grown < 200, f"resident memory grew by {grown:.0f} MB over 8 visitors"
+
+
+@pytest.mark.browser
+def test_stop_button_frees_the_worker(models, logic, monkeypatch, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from demo.screenshots import CHROMIUM, set_number
+
+    # Slow the tiny target down so that a long race is still running when Stop is pressed.
+    forward = models.target.model.forward
+
+    def slow_forward(*args, **kwargs):
+        time.sleep(0.03)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(models.target.model, "forward", slow_forward)
+    demo = app.serve(logic, free_port(), block=False)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 900})
+            try:
+                page.goto(demo.local_url)
+                page.wait_for_selector("#sd-status .sd-ready", timeout=60_000)
+                # The page's load event fills the settings; wait for it before changing them.
+                page.wait_for_function("() => document.querySelector('#sd-prompt textarea').value.length > 0",
+                                       timeout=30_000)
+                set_number(page, "sd-max-new-tokens", LIMITS.max_new_tokens)
+                page.click("#sd-run")
+                page.wait_for_selector("#sd-spec .sd-tok", timeout=60_000)
+                page.get_by_role("button", name="Stop").first.click()
+                page.wait_for_function("() => document.querySelector('#sd-note').innerText.includes('Stopped')",
+                                       timeout=30_000)
+                time.sleep(0.5)  # a forward pass already running may finish
+                stopped_at = models.target.forward_count
+                time.sleep(1.5)
+                after_pause = models.target.forward_count
+                set_number(page, "sd-max-new-tokens", 6)
+                started = time.monotonic()
+                page.click("#sd-run")
+                page.wait_for_function(
+                    "() => document.querySelector('#sd-note').innerText.includes('run 1 of your session')",
+                    timeout=60_000)
+                second_run = time.monotonic() - started
+            except Exception:
+                page.screenshot(path=tmp_path / "failure.png", full_page=True)
+                print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")
+                raise
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert after_pause == stopped_at, f"the stopped race kept running: {after_pause - stopped_at} more forward passes"
+    assert second_run < 30, f"the next race waited {second_run:.0f} s: the worker was not freed"
