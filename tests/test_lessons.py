@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
-# The slowest cell, 49 timed forward passes of the 1.5B target in lesson 1, takes one to four minutes on a
-# 2-core CPU, depending on other load. The limit leaves room for a busy machine.
+# The slowest cell, lesson 1's 98 timed forward passes of the 1.5B target, took about a minute on an idle
+# 2-core CPU and several minutes under load from other jobs. The limit leaves room for a busy machine.
 CELL_TIMEOUT_S = 900
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
