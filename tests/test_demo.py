@@ -24,7 +24,8 @@ from demo.logic import DEFAULTS, LIMITS, DemoLogic
 from demo.record_presets import RECORDINGS, load_recordings, record
 from demo.text import TEXT, TEXT_DE, language_of, speaking
 from specdec_mini import catalog, domains
-from specdec_mini.decoding import GenerationConfig
+from specdec_mini.decoding import GenerationConfig, speculative_generate
+from specdec_mini.drafters import DraftModelDrafter
 from specdec_mini.toy import tiny_transformer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -601,3 +602,14 @@ def test_stop_button_frees_the_worker(models, logic, monkeypatch, tmp_path):
         demo.close()
     assert after_pause == stopped_at, f"the stopped race kept running: {after_pause - stopped_at} more forward passes"
     assert second_run < 30, f"the next race waited {second_run:.0f} s: the worker was not freed"
+
+
+def test_same_seed_same_sampled_text_in_demo_and_library(logic, models):
+    """A sampled race with a seed is reproducible, and the library with that seed gives the same text."""
+    config = GenerationConfig(max_new_tokens=16, k=3, temperature=1.0, top_p=0.9, seed=7)
+    first = list(logic.race_records(PROMPT, config, "model"))[-1]
+    second = list(logic.race_records(PROMPT, config, "model"))[-1]
+    assert first["speculative"]["text"] == second["speculative"]["text"], "the same seed gave two different texts"
+    target, draft = models.target, models.draft
+    library = speculative_generate(target, DraftModelDrafter(draft), target.encode(PROMPT), config)
+    assert library.text == first["speculative"]["text"], f"library {library.text!r} != demo {first['speculative']['text']!r}"
