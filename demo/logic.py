@@ -127,8 +127,9 @@ class DemoLogic:
             seed=int(seed),
         )
         record = None
-        for record in self.race_records(prompt, config, drafter):
-            yield self._race_view(record, note=t("live_running"))
+        for number, record in enumerate(self.race_records(prompt, config, drafter)):
+            # The note is set once: an update still in flight when Stop is pressed must not overwrite "Stopped".
+            yield self._race_view(record, note=t("live_running") if number == 0 else None)
         if record is not None and record["plain"] is not None:
             session = self._remember(session, record)
             note = t("live_done", run=len(session["runs"]))
