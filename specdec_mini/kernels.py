@@ -15,9 +15,9 @@ number of rows:
     stock     torch.nn.functional.linear
     oneDNN    torch.ops.mkldnn._linear_pointwise on the same dense weight (no copy, no extra memory)
 
-One row must take the same kernel as many rows. An earlier version sent only multi-row inputs to oneDNN, so
-plain decoding ran on the slower stock kernel while verification ran on the faster one, and the measured
-speed-up of speculative decoding on code editing came out as 1.7x where the fair figure is 1.25x. A speed-up
+One row must take the same kernel as many rows. An earlier version sent only multi-row inputs to oneDNN. Plain
+decoding then ran on the slower stock kernel and verification on the faster one, so the measured speed-up of
+speculative decoding on code editing came out as 1.7x where the fair figure is 1.25x. A speed-up
 is only honest when both sides use the best kernels available.
 
 Both kernels compute in float32 but add up the products in a different order, and oneDNN's order also
