@@ -4,6 +4,7 @@ The models here are random tiny Llamas (`tiny_transformer`) with a character tok
 takes about a second. `test_demo_browser.py` drives the real page with the real Qwen pair.
 """
 
+import contextlib
 import os
 import re
 import socket
@@ -94,6 +95,32 @@ def last(updates) -> dict:
     for update in updates:
         merged.update(update)
     return merged
+
+
+@contextlib.contextmanager
+def browser_page(url: str, tmp_path: Path, locale: str):
+    """A headless Chromium page on the served demo, ready; a failure inside saves a full-page screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    from demo.screenshots import CHROMIUM
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
+        try:
+            page.goto(url)
+            page.wait_for_selector("#sd-status .sd-ready", timeout=60_000)
+            # The page's load event fills the settings; wait for it before changing them.
+            page.wait_for_function("() => document.querySelector('#sd-prompt textarea').value.length > 0",
+                                   timeout=30_000)
+            yield page
+        except Exception:
+            page.screenshot(path=tmp_path / "failure.png", full_page=True)
+            print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")
+            raise
+        finally:
+            browser.close()
+
 
 
 def free_port() -> int:
@@ -461,36 +488,21 @@ def test_logic_answers_in_the_visitors_language(logic):
                "note": "of your session", "stats": "tokens per second", "history": "speed-up"}),
 ])
 def test_browser_language_picks_the_page_language(logic, tmp_path, locale, expected):
-    from playwright.sync_api import sync_playwright
-
-    from demo.screenshots import CHROMIUM, set_number
+    from demo.screenshots import set_number
 
     demo = app.serve(logic, free_port(), block=False)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-            page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
-            try:
-                page.goto(demo.local_url)
-                page.wait_for_selector("#sd-status .sd-ready", timeout=60_000)
-                page.wait_for_function("() => document.querySelector('#sd-prompt textarea').value.length > 0",
-                                       timeout=30_000)
-                page.get_by_role("tab", name=expected["tab"]).wait_for(timeout=30_000)
-                page.get_by_role("button", name=expected["button"]).wait_for(timeout=30_000)
-                page.wait_for_function("f => document.body.innerText.includes(f)", arg=expected["legend"],
-                                       timeout=30_000)
-                set_number(page, "sd-max-new-tokens", 8)
-                page.click("#sd-run")
-                page.wait_for_function("f => document.querySelector('#sd-note').innerText.includes(f)",
-                                       arg=expected["note"], timeout=120_000)
-                stats = page.locator("#sd-stats").inner_text()
-                history = page.locator("#sd-history").inner_text()
-            except Exception:
-                page.screenshot(path=tmp_path / "failure.png", full_page=True)
-                print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")
-                raise
-            finally:
-                browser.close()
+        with browser_page(demo.local_url, tmp_path, locale) as page:
+            page.get_by_role("tab", name=expected["tab"]).wait_for(timeout=30_000)
+            page.get_by_role("button", name=expected["button"]).wait_for(timeout=30_000)
+            page.wait_for_function("f => document.body.innerText.includes(f)", arg=expected["legend"],
+                                   timeout=30_000)
+            set_number(page, "sd-max-new-tokens", 8)
+            page.click("#sd-run")
+            page.wait_for_function("f => document.querySelector('#sd-note').innerText.includes(f)",
+                                   arg=expected["note"], timeout=120_000)
+            stats = page.locator("#sd-stats").inner_text()
+            history = page.locator("#sd-history").inner_text()
     finally:
         demo.close()
     assert expected["stats"] in stats, stats
@@ -552,9 +564,7 @@ def test_eight_visitors_at_once_are_queued_and_kept_apart(logic):
 
 @pytest.mark.browser
 def test_stop_button_frees_the_worker(models, logic, monkeypatch, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from demo.screenshots import CHROMIUM, set_number
+    from demo.screenshots import set_number
 
     # Slow the tiny target down so that a long race is still running when Stop is pressed.
     forward = models.target.model.forward
@@ -566,38 +576,24 @@ def test_stop_button_frees_the_worker(models, logic, monkeypatch, tmp_path):
     monkeypatch.setattr(models.target.model, "forward", slow_forward)
     demo = app.serve(logic, free_port(), block=False)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 900})
-            try:
-                page.goto(demo.local_url)
-                page.wait_for_selector("#sd-status .sd-ready", timeout=60_000)
-                # The page's load event fills the settings; wait for it before changing them.
-                page.wait_for_function("() => document.querySelector('#sd-prompt textarea').value.length > 0",
-                                       timeout=30_000)
-                set_number(page, "sd-max-new-tokens", LIMITS.max_new_tokens)
-                page.click("#sd-run")
-                page.wait_for_selector("#sd-spec .sd-tok", timeout=60_000)
-                page.get_by_role("button", name="Stop").first.click()
-                page.wait_for_function("() => document.querySelector('#sd-note').innerText.includes('Stopped')",
-                                       timeout=30_000)
-                time.sleep(0.5)  # a forward pass already running may finish
-                stopped_at = models.target.forward_count
-                time.sleep(1.5)
-                after_pause = models.target.forward_count
-                set_number(page, "sd-max-new-tokens", 6)
-                started = time.monotonic()
-                page.click("#sd-run")
-                page.wait_for_function(
-                    "() => document.querySelector('#sd-note').innerText.includes('run 1 of your session')",
-                    timeout=60_000)
-                second_run = time.monotonic() - started
-            except Exception:
-                page.screenshot(path=tmp_path / "failure.png", full_page=True)
-                print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")
-                raise
-            finally:
-                browser.close()
+        with browser_page(demo.local_url, tmp_path, "en-US") as page:
+            set_number(page, "sd-max-new-tokens", LIMITS.max_new_tokens)
+            page.click("#sd-run")
+            page.wait_for_selector("#sd-spec .sd-tok", timeout=60_000)
+            page.get_by_role("button", name="Stop").first.click()
+            page.wait_for_function("() => document.querySelector('#sd-note').innerText.includes('Stopped')",
+                                   timeout=30_000)
+            time.sleep(0.5)  # a forward pass already running may finish
+            stopped_at = models.target.forward_count
+            time.sleep(1.5)
+            after_pause = models.target.forward_count
+            set_number(page, "sd-max-new-tokens", 6)
+            started = time.monotonic()
+            page.click("#sd-run")
+            page.wait_for_function(
+                "() => document.querySelector('#sd-note').innerText.includes('run 1 of your session')",
+                timeout=60_000)
+            second_run = time.monotonic() - started
     finally:
         demo.close()
     assert after_pause == stopped_at, f"the stopped race kept running: {after_pause - stopped_at} more forward passes"
