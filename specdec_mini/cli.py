@@ -101,7 +101,7 @@ def run_generate(args: argparse.Namespace) -> int:
             check_compatible(target, draft)
         for warning in caught:
             print(f"warning: {warning.message}", file=sys.stderr)
-        warnings.filterwarnings("ignore", category=DraftSizeWarning)  # said once; each generation checks again
+        warnings.filterwarnings("ignore", category=DraftSizeWarning)  # printed once, because each generation checks again
         drafter = DraftModelDrafter(draft)
     else:
         drafter = PromptLookupDrafter()

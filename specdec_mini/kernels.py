@@ -45,7 +45,7 @@ def onednn_available() -> bool:
 
 
 def _linear_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """nn.Linear.forward through oneDNN for any number of rows: [..., in] -> [..., out]."""
+    """Compute nn.Linear.forward through oneDNN for any number of rows: [..., in] -> [..., out]."""
     # oneDNN's operator has no backward, so it only serves inference; training and empty inputs stay stock.
     if x.numel() and x.dtype == torch.float32 and not (torch.is_grad_enabled() and x.requires_grad):
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")

@@ -190,7 +190,7 @@ def test_seed_reproducible():
     assert first.tokens == second.tokens, "the same seed gave different outputs"
 
 
-def test_draft_not_smaller_than_target_warns_but_stays_exact():
+def test_large_draft_warns_stays_exact():
     target = tiny_transformer(vocab_size=32, seed=0, hidden_size=32)
     big_draft = tiny_transformer(vocab_size=32, seed=1, hidden_size=64)
     config = GenerationConfig(max_new_tokens=12, k=3)
