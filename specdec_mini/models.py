@@ -24,17 +24,25 @@ import warnings
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from specdec_mini.kernels import use_onednn_linear
+from specdec_mini.kernels import WEIGHT_FORMATS, quantize_int8, use_onednn_linear
 
 
 class CausalLM:
     """A transformers causal LM with a KV cache, counted forward passes and the tokenizer beside it."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer=None, name: str = "model", onednn: bool = True) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer=None, name: str = "model", onednn: bool = True,
+                 weights: str = "float32") -> None:
+        if weights not in WEIGHT_FORMATS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
         self.model = model.eval()
-        # Every float32 matmul through oneDNN, the same kernel for plain decoding and verification, so a
-        # speed-up compares like with like. See specdec_mini.kernels; onednn=False keeps stock PyTorch.
-        use_onednn_linear(model, onednn)
+        self.weights = weights
+        if weights == "int8":
+            # For drafts: a quarter of the bytes per step, different guesses, the same verified output.
+            quantize_int8(model)
+        else:
+            # Every float32 matmul through oneDNN, the same kernel for plain decoding and verification, so a
+            # speed-up compares like with like. See specdec_mini.kernels; onednn=False keeps stock PyTorch.
+            use_onednn_linear(model, onednn)
         self.tokenizer = tokenizer
         self.name = name
         self.vocab_size = int(model.config.vocab_size)  # V: the width of a logits row
@@ -46,12 +54,18 @@ class CausalLM:
         self.reset_counters()
 
     @classmethod
-    def load(cls, source: str, *, progress: bool = True, onednn: bool = True) -> "CausalLM":
-        """Load a catalog name, hub id, GGUF file or transformers folder (see `specdec_mini.catalog`)."""
+    def load(cls, source: str, *, progress: bool = True, onednn: bool = True, weights: str = "float32") -> "CausalLM":
+        """Load a catalog name, hub id, GGUF file or transformers folder (see `specdec_mini.catalog`).
+
+        weights="int8" quantises the linear layers after loading (see `kernels.quantize_int8`): for drafts.
+        """
         from specdec_mini import catalog
 
+        if weights not in WEIGHT_FORMATS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
         model, tokenizer = catalog.load(source, progress=progress)
-        return cls(model, tokenizer, name=source, onednn=onednn)
+        name = source if weights == "float32" else f"{source} ({weights})"
+        return cls(model, tokenizer, name=name, onednn=onednn, weights=weights)
 
     def reset_counters(self) -> None:
         self.forward_count = 0  # forward passes since the last reset, prefill included

@@ -1,5 +1,6 @@
 """The round loop: cache lengths, forward counts, EOS and max_new_tokens cuts, and the statistics (L and M cases)."""
 
+import copy
 import warnings
 
 import pytest
@@ -207,3 +208,36 @@ def test_smaller_draft_gives_no_size_warning():
         warnings.simplefilter("always")
         speculative_generate(target, DraftModelDrafter(small_draft), [1, 2, 3], GenerationConfig(max_new_tokens=4))
     assert not [w for w in caught if issubclass(w.category, DraftSizeWarning)], [str(w.message) for w in caught]
+
+
+def int8_copy(lm: CausalLM) -> CausalLM:
+    """The same network with int8 linear layers, as `CausalLM.load(..., weights="int8")` builds it."""
+    return CausalLM(copy.deepcopy(lm.model), name=f"{lm.name} (int8)", weights="int8")
+
+
+def test_int8_draft_has_no_float_linears():
+    draft = int8_copy(tiny_transformer(vocab_size=32, seed=1))
+    left = [name for name, m in draft.model.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert not left, f"float32 linear layers left after quantisation: {left}"
+
+
+def test_int8_draft_changes_its_logits():
+    draft = tiny_transformer(vocab_size=32, seed=1)
+    quantised = int8_copy(draft)
+    gap = (draft.prefill([1, 2, 3]) - quantised.prefill([1, 2, 3])).abs().max().item()
+    assert gap > 1e-4, f"int8 logits equal float32 ones within {gap:.1e}: the weights were not quantised"
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_int8_draft_keeps_greedy_output(k):
+    target = tiny_transformer(vocab_size=32, seed=0, hidden_size=64)
+    draft = int8_copy(tiny_transformer(vocab_size=32, seed=1))
+    config = GenerationConfig(max_new_tokens=24, k=k)
+    spec = speculative_generate(target, DraftModelDrafter(draft), [1, 2, 3], config)
+    assert spec.tokens == autoregressive_generate(target, [1, 2, 3], config).tokens, "an int8 draft changed the output"
+
+
+def test_unknown_weight_format_is_named():
+    model = tiny_transformer(vocab_size=32, seed=1).model
+    with pytest.raises(ValueError, match="'int4'.*float32, int8|float32, int8.*'int4'"):
+        CausalLM(model, weights="int4")

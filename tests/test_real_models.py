@@ -68,3 +68,14 @@ def test_l6_qwen_greedy_identical_per_domain(qwen_pair, prompt):
     spec = speculative_generate(target, DraftModelDrafter(draft), prompt_ids, config)
     assert_greedy_identical(target, prompt_ids, plain, spec, prompt.domain)
     assert spec.acceptance_rate is not None and 0.0 <= spec.acceptance_rate <= 1.0
+
+
+def test_smollm_int8_draft_exact_and_useful(smollm):
+    prompt_ids = smollm.encode(domains.get("code-completion").prompt)
+    config = GenerationConfig(max_new_tokens=24, k=4)
+    plain = autoregressive_generate(smollm, prompt_ids, config)
+    draft = CausalLM.load("smollm2-135m", progress=False, weights="int8")
+    spec = speculative_generate(smollm, DraftModelDrafter(draft), prompt_ids, config)
+    assert_greedy_identical(smollm, prompt_ids, plain, spec, "int8 self-draft")
+    # The int8 copy of the target guesses most of its tokens: quantisation costs little acceptance.
+    assert spec.acceptance_rate > 0.6, f"int8 self-draft acceptance {spec.acceptance_rate:.2f}"
