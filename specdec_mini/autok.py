@@ -6,16 +6,18 @@ target forward. The best fixed k depends on all three: alpha changes from prompt
 reply, and c and v depend on the machine. So this module
 
     measure_costs   times a draft step and target forwards over 1..n tokens once, at load  -> CostCurve
-    AdaptiveK       keeps a running estimate of alpha and, before every round, picks the k in 0..k_max with
-                    the highest expected speed-up; k = 0 is a plain decoding step, for when no k pays
+    AdaptiveK       keeps running estimates of alpha and of how far this run's costs are from the curve,
+                    and before every round picks the k in 0..k_max with the highest expected speed-up;
+                    k = 0 is a plain decoding step, for when no k pays
 
 `AdaptiveK` plugs into `speculative_rounds(..., draft_length=AdaptiveK(...))`. Since it only looks at past
 rounds, the output keeps the target's law (greedy output stays the plain greedy output).
 
 `predicted_speedup(result, costs)` applies the same formula after the fact, to check it against a run.
 
-Left out: acceptance that falls along the draft (alpha is one number per round), and the draft model's own
-confidence as a signal (`DraftModelDrafter(min_confidence=...)` covers that separately).
+Left out: acceptance that falls along the draft (alpha is one number per round), costs that change with
+the context length (one factor per kind of round), and the draft model's own confidence as a signal
+(`DraftModelDrafter(min_confidence=...)` covers that separately).
 """
 
 from __future__ import annotations
@@ -87,13 +89,22 @@ def measure_costs(target, draft, prompt_ids: list[int], max_tokens: int = 16, sw
     verify = [min(medians[i:]) for i in range(max_tokens)]  # subtle: suffix minimum keeps v(n) non-decreasing
     target.prefill([])
 
-    draft_step = 0.0
-    if draft is not None:
-        draft.prefill(context)
-        timed_forward(draft, 1)
-        draft_step = statistics.median(timed_forward(draft, 1) for _ in range(sweeps + 2))
-        draft.prefill([])
+    draft_step = 0.0 if draft is None else measure_draft_step(draft, prompt_ids, max_tokens, sweeps)
     return CostCurve(target_step=verify[0], draft_step=draft_step, verify=tuple(verify))
+
+
+def measure_draft_step(draft, prompt_ids: list[int], max_tokens: int = 16, sweeps: int = 3) -> float:
+    """Median seconds of one draft forward over 1 token at the same position as `measure_costs` uses."""
+    context = prompt_ids[:-max_tokens]
+    draft.prefill(context)
+    times = []
+    for _ in range(sweeps + 3):  # the first is a warm-up
+        start = time.perf_counter()
+        draft.extend(prompt_ids[len(context) : len(context) + 1])
+        times.append(time.perf_counter() - start)
+        draft.rollback(len(context))
+    draft.prefill([])
+    return statistics.median(times[1:])
 
 
 class AdaptiveK:
@@ -105,10 +116,20 @@ class AdaptiveK:
     while a short draft probes whether the draft guesses right again. Each failed probe adds evidence, so
     probes get rarer where the draft keeps missing. A round drafts only if its expected speed-up exceeds
     1 + `margin`, because the model leaves out overheads and a rejected round's first miss ends its trials.
+
+    The costs are learnt as well. A curve measured at load describes the machine at that moment; on a shared
+    2-core machine single forwards vary by 10-15% from one minute to the next, and a gain of 10% is within
+    that noise. So the policy keeps two correction factors, observed seconds over the seconds the curve
+    predicts: one for drafting rounds (draft forwards plus the verification) and one for plain steps. The
+    best k does not depend on them, since they scale every k > 0 alike, but whether to draft at all does:
+    the expected speed-up is multiplied by plain factor / drafting factor. When that speed-up is only
+    marginal (below 1 + `probe_below`) and no plain step has been timed yet, one plain step is taken to
+    time it.
     """
 
     def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.8, prior_weight: float = 1.0,
-                 half_life: float = 12.0, margin: float = 0.05) -> None:
+                 half_life: float = 12.0, margin: float = 0.05, cost_weight: float = 0.25,
+                 probe_below: float = 0.4) -> None:
         if not 0.0 < prior_alpha < 1.0:
             raise ValueError(f"prior_alpha must lie in (0, 1), got {prior_alpha}")
         self.costs = costs
@@ -120,6 +141,10 @@ class AdaptiveK:
         self.margin = margin  # draft only if the expected speed-up beats 1 by this much: the model is optimistic
         self.accepted = 0.0  # decayed count of accepted drafted tokens
         self.checked = 0.0  # decayed count of drafted tokens the target checked
+        self.cost_weight = cost_weight  # weight of the newest observation in the running cost factors
+        self.probe_below = probe_below
+        self.plain_factor: float | None = None  # observed / predicted seconds of a plain step; None: not timed yet
+        self.draft_factor: float | None = None  # the same for drafting rounds
         self.chosen: list[int] = []  # k chosen in each round, for reports
 
     @property
@@ -128,14 +153,30 @@ class AdaptiveK:
 
     def choose(self) -> int:
         k, speedup = self.costs.best_k(self.alpha, self.k_max)
-        if speedup < 1.0 + self.margin:
-            k = 0
+        if k > 0:
+            speedup *= (self.plain_factor or 1.0) / (self.draft_factor or 1.0)
+            probe = self.plain_factor is None and self.draft_factor is not None and speedup < 1.0 + self.probe_below
+            if probe or speedup < 1.0 + self.margin:
+                k = 0
         self.chosen.append(k)
         return k
 
     def observe(self, round_: Round) -> None:
         self.accepted = self.decay * self.accepted + round_.accepted
         self.checked = self.decay * self.checked + round_.accepted + round_.rejected
+        seconds = round_.target_seconds + round_.draft_seconds
+        if seconds <= 0.0:
+            return  # an untimed round (table models in tests): nothing to learn about costs
+        drafted = len(round_.drafted)
+        ratio = seconds / (self.costs.round_cost(drafted) * self.costs.target_step)
+        if drafted == 0:
+            self.plain_factor = self._blend(self.plain_factor, ratio)
+        else:
+            self.draft_factor = self._blend(self.draft_factor, ratio)
+
+    def _blend(self, factor: float | None, ratio: float) -> float:
+        # The first observation replaces the load-time curve; later ones move the factor by cost_weight.
+        return ratio if factor is None else (1.0 - self.cost_weight) * factor + self.cost_weight * ratio
 
 
 def predicted_speedup(result: GenerationResult, costs: CostCurve) -> float | None:

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from specdec_mini import catalog, domains
-from specdec_mini.autok import CostCurve, measure_costs
+from specdec_mini.autok import CostCurve, measure_costs, measure_draft_step
 from specdec_mini.bench_runs import METHODS, Models, run
 
 DEFAULT_OUT = "benchmarks"
@@ -233,19 +233,22 @@ def load_models(args: argparse.Namespace, prompt_ids: Callable, say: Callable[[s
 
     started = time.perf_counter()
     target = CausalLM.load(args.target, progress=not args.no_progress)
-    needs_draft = any(METHODS[m].drafter == "model" for m in args.methods)
-    draft = CausalLM.load(args.draft, progress=not args.no_progress) if needs_draft else None
-    say(f"loaded {args.target}" + (f" and {args.draft}" if draft else "") + f" in {time.perf_counter() - started:.1f} s")
+    formats = {METHODS[m].draft_weights for m in args.methods if METHODS[m].drafter == "model"}
+    drafts = {weights: CausalLM.load(args.draft, progress=not args.no_progress, weights=weights) for weights in sorted(formats)}
+    say(f"loaded {args.target}" + "".join(f" and {d.name}" for d in drafts.values())
+        + f" in {time.perf_counter() - started:.1f} s")
 
     ids = prompt_ids(target)[args.prompts[0]]
     tokens = min(args.cost_tokens, len(ids) - 1)
-    costs = {"model": measure_costs(target, draft, ids, max_tokens=tokens)} if draft else {}
-    curve = costs.get("model") or measure_costs(target, None, ids, max_tokens=tokens)
-    costs["lookup"] = CostCurve(curve.target_step, 0.0, curve.verify)  # prompt lookup drafts for free
-    verify = ", ".join(f"{v:.2f}" for v in costs["lookup"].verify_table)
-    say(f"cost curve: target step {costs['lookup'].target_step * 1e3:.0f} ms, v(1..{tokens}) = {verify}"
-        + (f"; draft step {costs['model'].draft_step * 1e3:.0f} ms (c = {costs['model'].cost_ratio:.2f})" if draft else ""))
-    return Models(target, draft, costs)
+    curve = measure_costs(target, None, ids, max_tokens=tokens)
+    costs = {"lookup": curve}  # prompt lookup drafts for free: c = 0
+    for weights, draft in drafts.items():
+        key = "model" if weights == "float32" else f"model-{weights}"
+        costs[key] = CostCurve(curve.target_step, measure_draft_step(draft, ids, max_tokens=tokens), curve.verify)
+    verify = ", ".join(f"{v:.2f}" for v in curve.verify_table)
+    say(f"cost curve: target step {curve.target_step * 1e3:.0f} ms, v(1..{tokens}) = {verify}" + "".join(
+        f"; {key} draft step {c.draft_step * 1e3:.0f} ms (c = {c.cost_ratio:.2f})" for key, c in costs.items() if key != "lookup"))
+    return Models(target, drafts.get("float32"), costs, draft_int8=drafts.get("int8"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,14 +112,17 @@ def targets(rows: list[dict], load_times: dict | None) -> list[tuple[str, str, s
                       _yes(best["speedup"]["median"] >= 2.0)))
 
     by_cell = {(r["prompt"], r["temperature"], r["method"], r["k"]): r for r in rows}
-    for r in rows:
-        hf = by_cell.get((r["prompt"], r["temperature"], "hf-assisted", r["k"]))
-        if r["method"] == "sd-draft" and hf and hf["tokens_per_second"]["median"]:
-            ratio = r["tokens_per_second"]["median"] / hf["tokens_per_second"]["median"]
-            found.append((f"sd-draft >= 1.2x hf-assisted, {r['prompt']}, T={r['temperature']:g}, k={r['k']}",
-                          f"{ratio:.2f}x", _yes(ratio >= 1.2)))
+    # Ours against transformers with the same draft, and the int8 draft against transformers' float32 one.
+    pairs = [("sd-draft", "hf-assisted"), ("sd-draft-int8", "hf-assisted"), ("sd-draft-int8", "hf-assisted-int8")]
+    for ours, theirs in pairs:
+        for r in rows:
+            hf = by_cell.get((r["prompt"], r["temperature"], theirs, r["k"]))
+            if r["method"] == ours and hf and hf["tokens_per_second"]["median"]:
+                ratio = r["tokens_per_second"]["median"] / hf["tokens_per_second"]["median"]
+                found.append((f"{ours} >= 1.2x {theirs}, {r['prompt']}, T={r['temperature']:g}, k={r['k']}",
+                              f"{ratio:.2f}x", _yes(ratio >= 1.2)))
 
-    for method in ("sd-draft", "sd-lookup"):
+    for method in ("sd-draft", "sd-draft-int8", "sd-lookup"):
         auto = [r for r in greedy if r["method"] == method and r["k"] == "auto" and r["speedup"]["median"]]
         if auto:
             worst = min(auto, key=lambda r: r["speedup"]["median"])

@@ -8,6 +8,8 @@
     hf-assisted-conf  the same with transformers' own defaults: 20 tokens, stopping at confidence 0.4
     hf-lookup     transformers generate(prompt_lookup_num_tokens=k)
     hf-assisted-stock  hf-assisted with stock PyTorch matmuls instead of the oneDNN multi-row path
+    sd-draft-int8 sd-draft with the draft's weights in int8 (kernels.quantize_int8): cheaper drafts
+    hf-assisted-int8  hf-assisted given that same int8 draft, so the comparison stays like for like
 
 A k of "auto" gives the sd-* methods an `AdaptiveK` per run. Each call starts from fresh caches and a fresh
 drafter, and returns one flat, JSON-ready record: speed, acceptance, the time split and peak memory.
@@ -46,6 +48,14 @@ class Method:
     takes_k: bool = True  # False: k means nothing (plain) or the method fixes its own (hf-assisted-conf)
     auto_k: bool = False  # True: the method accepts k = "auto"
     stock_kernels: bool = False  # True: run with stock PyTorch matmuls, as transformers users get them
+    draft_weights: str = "float32"  # "int8": the draft model with int8 weights (kernels.quantize_int8)
+
+    @property
+    def costs_key(self) -> str | None:
+        """Which measured `CostCurve` in `Models.costs` describes this method's drafter."""
+        if self.drafter == "model" and self.draft_weights == "int8":
+            return "model-int8"
+        return self.drafter
 
 
 METHODS = {m.name: m for m in [
@@ -57,6 +67,8 @@ METHODS = {m.name: m for m in [
     Method("hf-assisted-conf", "hf", "model", takes_k=False),
     Method("hf-lookup", "hf", "lookup"),
     Method("hf-assisted-stock", "hf", "model", stock_kernels=True),
+    Method("sd-draft-int8", "specdec", "model", auto_k=True, draft_weights="int8"),
+    Method("hf-assisted-int8", "hf", "model", draft_weights="int8"),
 ]}
 
 
@@ -66,7 +78,11 @@ class Models:
 
     target: object  # CausalLM
     draft: object | None  # CausalLM, or None when no method needs a draft model
-    costs: dict  # drafter kind ("model", "lookup") -> CostCurve
+    costs: dict  # Method.costs_key ("model", "model-int8", "lookup") -> CostCurve
+    draft_int8: object | None = None  # the same draft with int8 weights, for the *-int8 methods
+
+    def draft_for(self, method: Method):
+        return self.draft_int8 if method.draft_weights == "int8" else self.draft
 
 
 # --- peak memory: Linux's VmHWM, reset before each run -----------------------------------------------------
@@ -132,9 +148,9 @@ def _run_specdec(method, k, models, prompt_ids, temperature, max_new_tokens, see
         result = autoregressive_generate(models.target, prompt_ids, config)
         return {**result.summary(), "tokens": result.tokens, "text": result.text}
 
-    costs: CostCurve = models.costs[method.drafter]
+    costs: CostCurve = models.costs[method.costs_key]
     if method.drafter == "model":
-        drafter = DraftModelDrafter(models.draft, min_confidence=CONFIDENCE if method.name == "sd-draft-conf" else 0.0)
+        drafter = DraftModelDrafter(models.draft_for(method), min_confidence=CONFIDENCE if method.name == "sd-draft-conf" else 0.0)
     else:
         drafter = PromptLookupDrafter()
     draft_length = AdaptiveK(costs, k_max=config.k) if auto else None
@@ -217,14 +233,14 @@ def _run_hf(method, k, models, prompt_ids, temperature, max_new_tokens, seed) ->
         hf_config.prompt_lookup_num_tokens = k
         hf_config.max_matching_ngram_size = 3  # as PromptLookupDrafter's default, so both look for the same n-grams
     else:
-        extra["assistant_model"] = models.draft.model
+        extra["assistant_model"] = models.draft_for(method).model
         tokens, threshold = (k, 0.0) if method.takes_k else (HF_DEFAULT_TOKENS, HF_DEFAULT_CONFIDENCE)
-        assistant = _assistant_settings(models.draft.model, num_assistant_tokens=tokens,
+        assistant = _assistant_settings(extra["assistant_model"], num_assistant_tokens=tokens,
                                         num_assistant_tokens_schedule="constant",
                                         assistant_confidence_threshold=threshold)
     input_ids = torch.tensor([prompt_ids])  # [T] -> [1, T]
     target_log = _ForwardLog(target.model)
-    draft_log = _ForwardLog(models.draft.model) if "assistant_model" in extra else None
+    draft_log = _ForwardLog(extra["assistant_model"]) if "assistant_model" in extra else None
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the library prints nothing; transformers' advice would land on stderr
     try:

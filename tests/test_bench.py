@@ -113,6 +113,42 @@ def test_adaptive_k_probes_and_recovers():
     assert chosen[-1] >= 2, f"expected longer drafts once probes succeed, got {chosen}"
 
 
+def timed_round(k, accepted, slowness):
+    """A round that took `slowness` times the seconds FLAT predicts for it."""
+    round_ = drafted_round(k, accepted) if k else Round([], 0, 0, [0], ["target"])
+    round_.target_seconds = slowness * FLAT.round_cost(k) * FLAT.target_step
+    return round_
+
+
+def test_adaptive_k_probes_plain_when_marginal():
+    policy = AdaptiveK(FLAT, k_max=8)
+    chosen = []
+    for _ in range(6):  # 3 of 4 drafted tokens accepted, drafting rounds 40% slower than the curve says
+        k = policy.choose()
+        chosen.append(k)
+        policy.observe(timed_round(k, min(k, 3), 1.4 if k else 1.0))
+    assert chosen[0] > 0, f"the first round should draft, got {chosen}"
+    assert 0 in chosen, f"slow drafting rounds should trigger a plain step, got {chosen}"
+
+
+def test_adaptive_k_stops_on_slow_drafting():
+    policy = AdaptiveK(FLAT, k_max=8)
+    for _ in range(12):
+        k = policy.choose()
+        policy.observe(timed_round(k, min(k, 3), 1.4 if k else 1.0))
+    assert policy.choose() == 0, f"factors {policy.draft_factor:.2f}/{policy.plain_factor} should stop drafting"
+
+
+def test_adaptive_k_keeps_drafting_when_it_pays():
+    policy = AdaptiveK(FLAT, k_max=8)
+    chosen = []
+    for _ in range(12):
+        k = policy.choose()
+        chosen.append(k)
+        policy.observe(timed_round(k, k, 1.0))
+    assert min(chosen) > 0, f"every round should draft when all drafts are accepted, got {chosen}"
+
+
 def test_predicted_speedup_matches_formula():
     rounds = [drafted_round(4, 4)] * 3 + [drafted_round(4, 1)]
     result = GenerationResult("sd", [0], rounds=rounds)
