@@ -120,7 +120,8 @@ class AdaptiveK:
     The costs are learnt as well. A curve measured at load describes the machine at that moment; on a shared
     2-core machine single forwards vary by 10-15% from one minute to the next, and a gain of 10% is within
     that noise. So the policy keeps two correction factors, observed seconds over the seconds the curve
-    predicts: one for drafting rounds (draft forwards plus the verification) and one for plain steps. The
+    predicts: one for drafting rounds (draft forwards plus the verification) and one for plain steps. Each
+    round moves its own factor by `cost_weight` and lets the other fade back towards 1 at alpha's rate. The
     best k does not depend on them, since they scale every k > 0 alike, but whether to draft at all does:
     the expected speed-up is multiplied by plain factor / drafting factor. When that speed-up is only
     marginal (below 1 + `probe_below`) and no plain step has been timed yet, one plain step is taken to
