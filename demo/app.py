@@ -14,7 +14,8 @@ the static labels through Gradio's I18n and for everything rendered at run time 
 that the page sets when it loads.
 
 The models load in a background thread when the process starts ($SPECDEC_DEMO_TARGET and
-$SPECDEC_DEMO_DRAFT name them; the catalog's default pair otherwise). On a hosted Space the runtime sets
+$SPECDEC_DEMO_DRAFT name them; the catalog's default pair otherwise, with the draft in int8 unless
+$SPECDEC_DEMO_DRAFT_WEIGHTS is float32). On a hosted Space the runtime sets
 $GRADIO_SERVER_NAME to 0.0.0.0 so the proxy can reach the app; locally it listens on 127.0.0.1 only.
 
 Left out: authentication and per-visitor rate limits beyond the queue.

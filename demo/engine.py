@@ -22,12 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from specdec_mini import catalog
+from specdec_mini.kernels import WEIGHT_FORMATS
 from specdec_mini.models import CausalLM, check_compatible
 
 log = logging.getLogger("specdec_mini.demo")
 
 TARGET_ENV = "SPECDEC_DEMO_TARGET"  # model source of the target: catalog name, GGUF file or folder
 DRAFT_ENV = "SPECDEC_DEMO_DRAFT"  # model source of the draft model, same forms
+DRAFT_WEIGHTS_ENV = "SPECDEC_DEMO_DRAFT_WEIGHTS"  # "int8" (default: about 3x faster drafts) or "float32"
 LOCK_TIMEOUT_SECONDS = 30.0  # how long a run waits for another run to release the models
 
 
@@ -49,9 +51,16 @@ class LoadStatus:
 class SharedModels:
     """One target and one draft model for every visitor, loaded in the background."""
 
-    def __init__(self, target: str, draft: str, loader: Callable[[str], CausalLM] | None = None) -> None:
+    def __init__(self, target: str, draft: str, loader: Callable[[str], CausalLM] | None = None,
+                 draft_weights: str = "int8") -> None:
+        if draft_weights not in WEIGHT_FORMATS:
+            raise ValueError(f"draft weights must be one of {', '.join(WEIGHT_FORMATS)}, got {draft_weights!r}; "
+                             f"set ${DRAFT_WEIGHTS_ENV} to one of them")
         self.target_name = target
         self.draft_name = draft
+        # int8 drafts cost a third of a float32 draft step here, and the target alone decides the output.
+        # A custom loader (tests) builds its own draft, so None: the page then claims nothing about it.
+        self.draft_weights: str | None = draft_weights if loader is None else None
         # The default loader reads the catalog, so the two sources may be anything catalog.load accepts.
         self.loader = loader or (lambda source: CausalLM.load(source, progress=False))
         self.fetch_first = loader is None  # a custom loader (tests) brings its own models
@@ -65,10 +74,13 @@ class SharedModels:
 
     @classmethod
     def from_environment(cls) -> "SharedModels":
-        """Name the pair from $SPECDEC_DEMO_TARGET and $SPECDEC_DEMO_DRAFT, else the catalog's default pair."""
+        """Name the pair from $SPECDEC_DEMO_TARGET and $SPECDEC_DEMO_DRAFT, else the catalog's default pair.
+
+        $SPECDEC_DEMO_DRAFT_WEIGHTS picks the draft's weights: int8 (the default) or float32.
+        """
         target = os.environ.get(TARGET_ENV) or catalog.DEFAULT_TARGET
         draft = os.environ.get(DRAFT_ENV) or catalog.DEFAULT_DRAFT
-        return cls(target, draft)
+        return cls(target, draft, draft_weights=os.environ.get(DRAFT_WEIGHTS_ENV) or "int8")
 
     # --- loading ---------------------------------------------------------------------------------------
 
@@ -101,7 +113,10 @@ class SharedModels:
         self.target = self.loader(self.target_name)
 
     def _load_draft(self) -> None:
-        self.draft = self.loader(self.draft_name)
+        if self.fetch_first:  # the default loader: the catalog, with the chosen draft weights
+            self.draft = CausalLM.load(self.draft_name, progress=False, weights=self.draft_weights)
+        else:
+            self.draft = self.loader(self.draft_name)
 
     def _load(self) -> None:
         steps = self._steps()

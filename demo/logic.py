@@ -67,8 +67,11 @@ class DemoLogic:
         limits = t("limits_line", k_max=LIMITS.k_max, prompt_chars=LIMITS.max_prompt_chars,
                    prompt_tokens=LIMITS.max_prompt_tokens, max_new_tokens=LIMITS.max_new_tokens)
         models = t("models_line", target=self._describe(self.models.target_name),
-                   draft=self._describe(self.models.draft_name), defaults=defaults)
+                   draft=self._describe(self.models.draft_name) + self._weights_note(), defaults=defaults)
         return f'# {t("title")}\n\n{t("intro")}\n\n{models}\n\n{limits}'
+
+    def _weights_note(self) -> str:
+        return t("int8_note") if getattr(self.models, "draft_weights", "float32") == "int8" else ""
 
     @staticmethod
     def _describe(name: str) -> str:

@@ -30,6 +30,7 @@ TEXT: dict[str, str] = {
         "distribution, k = drafted tokens per round, alpha = acceptance rate."
     ),
     "models_line": "Target model: {target}. Draft model: {draft}. Defaults: {defaults}.",
+    "int8_note": " with int8 weights (a draft step costs a third of a float32 one; the output is still the target's)",
     "defaults": "k = {k}, up to {max_new_tokens} new tokens, temperature {temperature} (0 = greedy), top-p {top_p}, seed {seed}",
     "limits_line": "Limits on this server: k from 1 to {k_max}, prompts up to {prompt_chars} characters and "
                    "{prompt_tokens} tokens, up to {max_new_tokens} new tokens. One run at a time; others wait in a queue.",
@@ -155,6 +156,8 @@ TEXT_DE: dict[str, str] = {
         "alpha = Akzeptanzrate."
     ),
     "models_line": "Zielmodell: {target}. Draft-Modell: {draft}. Voreinstellungen: {defaults}.",
+    "int8_note": " mit int8-Gewichten (ein Draft-Schritt kostet ein Drittel eines float32-Schritts; die Ausgabe "
+    "bleibt die des Zielmodells)",
     "defaults": "k = {k}, höchstens {max_new_tokens} neue Token, Temperatur {temperature} (0 = greedy), "
                 "Top-p {top_p}, Seed {seed}",
     "limits_line": "Grenzen auf diesem Server: k von 1 bis {k_max}, Prompts bis {prompt_chars} Zeichen und "

@@ -3,7 +3,7 @@
     specdec-mini fetch                      download and verify the default draft/target pair
     specdec-mini generate "PROMPT" --compare
     specdec-mini generate --domain code-editing --k 4 --json
-    specdec-mini generate --domain code-editing --k 6 --draft-weights int8 --compare
+    specdec-mini generate --domain code-editing --k 4 --draft-weights float32 --compare
     specdec-mini bench --quick
     specdec-mini demo
 
@@ -53,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--domain", choices=list(domains.BY_NAME), help="use a prompt of the domain suite")
     gen.add_argument("--target", default=catalog.DEFAULT_TARGET, help="target model: catalog name, GGUF file or folder")
     gen.add_argument("--draft", default=catalog.DEFAULT_DRAFT, help="draft model for --drafter model")
-    gen.add_argument("--draft-weights", choices=list(WEIGHT_FORMATS), default="float32",
-                     help="int8: quantise the draft's weights (about 3x faster drafting, same output, "
-                     "somewhat lower acceptance)")
+    gen.add_argument("--draft-weights", choices=list(WEIGHT_FORMATS), default="int8",
+                     help="the draft's weights: int8 (default: about 3x faster drafting, the same output, "
+                     "somewhat lower acceptance) or float32")
     gen.add_argument("--drafter", choices=["model", "prompt-lookup"], default="model",
                      help="who proposes tokens: a draft model or n-gram lookup in the context")
     gen.add_argument("--k", type=int, default=DEFAULTS.k, help=f"tokens drafted per round, 1-{MAX_K}")

@@ -272,6 +272,18 @@ def test_models_from_environment(monkeypatch):
     models = SharedModels.from_environment()
     assert models.target_name == "smollm2-135m", models.target_name
     assert models.draft_name == catalog.DEFAULT_DRAFT, models.draft_name
+    assert models.draft_weights == "int8", models.draft_weights
+
+
+def test_unknown_draft_weights_named(monkeypatch):
+    monkeypatch.setenv("SPECDEC_DEMO_DRAFT_WEIGHTS", "int4")
+    with pytest.raises(ValueError, match="'int4'.*SPECDEC_DEMO_DRAFT_WEIGHTS"):
+        SharedModels.from_environment()
+
+
+def test_int8_draft_named_on_page(logic, monkeypatch):
+    monkeypatch.setattr(logic.models, "draft_weights", "int8")
+    assert "int8 weights" in logic.header(), "the page must say that the draft runs in int8"
 
 
 # --- the other tabs --------------------------------------------------------------------------------------
