@@ -170,14 +170,21 @@ class AdaptiveK:
             return  # an untimed round (table models in tests): nothing to learn about costs
         drafted = len(round_.drafted)
         ratio = seconds / (self.costs.round_cost(drafted) * self.costs.target_step)
+        # The observed kind moves towards this round; the other drifts back to the load-time curve (1.0) as
+        # alpha drifts back to its prior, so one slow round cannot stop drafting for the rest of the run.
         if drafted == 0:
             self.plain_factor = self._blend(self.plain_factor, ratio)
+            self.draft_factor = self._fade(self.draft_factor)
         else:
             self.draft_factor = self._blend(self.draft_factor, ratio)
+            self.plain_factor = self._fade(self.plain_factor)
 
     def _blend(self, factor: float | None, ratio: float) -> float:
-        # The first observation replaces the load-time curve; later ones move the factor by cost_weight.
-        return ratio if factor is None else (1.0 - self.cost_weight) * factor + self.cost_weight * ratio
+        # Start from the load-time curve (1.0), because a single forward varies by 10-15% here.
+        return (1.0 - self.cost_weight) * (factor or 1.0) + self.cost_weight * ratio
+
+    def _fade(self, factor: float | None) -> float | None:
+        return None if factor is None else self.decay * factor + (1.0 - self.decay)
 
 
 def predicted_speedup(result: GenerationResult, costs: CostCurve) -> float | None:

@@ -131,12 +131,14 @@ def test_adaptive_k_probes_plain_when_marginal():
     assert 0 in chosen, f"slow drafting rounds should trigger a plain step, got {chosen}"
 
 
-def test_adaptive_k_stops_on_slow_drafting():
+def test_adaptive_k_mostly_plain_on_slow_drafting():
     policy = AdaptiveK(FLAT, k_max=8)
-    for _ in range(12):
+    chosen = []
+    for _ in range(20):  # 2 of k drafted tokens accepted, drafting rounds 50% slower than the curve says
         k = policy.choose()
-        policy.observe(timed_round(k, min(k, 3), 1.4 if k else 1.0))
-    assert policy.choose() == 0, f"factors {policy.draft_factor:.2f}/{policy.plain_factor} should stop drafting"
+        chosen.append(k)
+        policy.observe(timed_round(k, min(k, 2), 1.5 if k else 1.0))
+    assert chosen.count(0) >= 10, f"expected mostly plain steps (with probes in between), got {chosen}"
 
 
 def test_adaptive_k_keeps_drafting_when_it_pays():
