@@ -126,11 +126,15 @@ class AdaptiveK:
     the expected speed-up is multiplied by plain factor / drafting factor. When that speed-up is only
     marginal (below 1 + `probe_below`) and no plain step has been timed yet, one plain step is taken to
     time it.
+
+    A few misses early in a reply can make the draft look useless while the rest of the reply is easy to
+    draft (code editing starts with a hard line or two). So after `probe_after` plain steps in a row the
+    policy drafts 2 tokens anyway; each probe that is not fully accepted doubles that wait.
     """
 
     def __init__(self, costs: CostCurve, k_max: int = 16, prior_alpha: float = 0.8, prior_weight: float = 1.0,
                  half_life: float = 12.0, margin: float = 0.05, cost_weight: float = 0.25,
-                 probe_below: float = 0.4) -> None:
+                 probe_below: float = 0.4, probe_after: int = 4) -> None:
         if not 0.0 < prior_alpha < 1.0:
             raise ValueError(f"prior_alpha must lie in (0, 1), got {prior_alpha}")
         self.costs = costs
@@ -146,6 +150,12 @@ class AdaptiveK:
         self.probe_below = probe_below
         self.plain_factor: float | None = None  # observed / predicted seconds of a plain step; None: not timed yet
         self.draft_factor: float | None = None  # the same for drafting rounds
+        # Forced probes: after `probe_after` plain steps in a row, draft 2 tokens. A probe that is not fully
+        # accepted doubles the wait, so a draft that keeps missing costs a few probes per reply.
+        self.first_probe_after = probe_after
+        self.probe_after = probe_after
+        self.plain_run = 0  # plain steps in a row so far
+        self.probing = False  # the round being chosen is a forced probe
         self.chosen: list[int] = []  # k chosen in each round, for reports
 
     @property
@@ -159,10 +169,17 @@ class AdaptiveK:
             probe = self.plain_factor is None and self.draft_factor is not None and speedup < 1.0 + self.probe_below
             if probe or speedup < 1.0 + self.margin:
                 k = 0
+        if k == 0 and self.plain_run >= self.probe_after:
+            k, self.probing = min(2, self.k_max), True
+        self.plain_run = self.plain_run + 1 if k == 0 else 0
         self.chosen.append(k)
         return k
 
     def observe(self, round_: Round) -> None:
+        if self.probing:
+            full = bool(round_.drafted) and round_.accepted == len(round_.drafted)
+            self.probe_after = self.first_probe_after if full else 2 * self.probe_after
+            self.probing = False
         self.accepted = self.decay * self.accepted + round_.accepted
         self.checked = self.decay * self.checked + round_.accepted + round_.rejected
         seconds = round_.target_seconds + round_.draft_seconds

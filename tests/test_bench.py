@@ -141,6 +141,19 @@ def test_adaptive_k_mostly_plain_on_slow_drafting():
     assert chosen.count(0) >= 10, f"expected mostly plain steps (with probes in between), got {chosen}"
 
 
+def test_adaptive_k_failed_probes_back_off():
+    policy = AdaptiveK(FLAT, k_max=8)
+    chosen = []
+    for _ in range(80):  # the draft never guesses right
+        k = policy.choose()
+        chosen.append(k)
+        policy.observe(timed_round(k, 0, 1.0))
+    drafting = [i for i, k in enumerate(chosen) if k > 0]
+    gaps = [b - a for a, b in zip(drafting, drafting[1:])]
+    assert len(drafting) <= 8, f"a draft that always misses was tried in {len(drafting)} of 80 rounds: {chosen}"
+    assert gaps[-1] > gaps[0], f"the waits between probes should grow, got gaps {gaps}"
+
+
 def test_adaptive_k_keeps_drafting_when_it_pays():
     policy = AdaptiveK(FLAT, k_max=8)
     chosen = []
