@@ -209,7 +209,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     args.prompts = args.prompts or (["code-editing", "creative-prose"] if quick else [p.domain for p in domains.SUITE])
     args.methods = args.methods or (["plain", "sd-draft"] if quick else
-                                    ["plain", "sd-draft", "sd-lookup", "hf-assisted", "hf-lookup"])
+                                    ["plain", "sd-draft", "sd-draft-int8", "sd-lookup", "hf-assisted",
+                                     "hf-assisted-int8", "hf-lookup"])
     ks = args.k or (["4"] if quick else ["4", "auto"])
     args.k = [k if k == "auto" else _int_k(k) for k in ks]
     args.temperatures = args.temperatures or ([0.0] if quick else [0.0, SAMPLING_TEMPERATURE])
