@@ -97,8 +97,10 @@ class DemoLogic:
         if record is None:
             return {"prompt": prompt, "recorded_note": t("no_recording"), **self._race_view(None)}
         meta = self.recordings["meta"]
+        weights = meta.get("draft_weights", "float32")
+        draft = meta.get("draft", "?") + ("" if weights == "float32" else f" ({weights})")
         note = t("recorded_note", when=meta.get("recorded_at", "?"), machine=meta.get("machine", "?"),
-                 target=meta.get("target", "?"), draft=meta.get("draft", "?"))
+                 target=meta.get("target", "?"), draft=draft)
         return {"prompt": prompt, "recorded_note": note, **record["settings"], **self._race_view(record)}
 
     def recorded_domains(self) -> dict:

@@ -62,7 +62,8 @@ def record(logic, presets: list[str], config: GenerationConfig, drafter: str) ->
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description((load_before + os.getloadavg()[0]) / 2),
         "target": logic.models.target_name,
-        "draft": logic.models.draft_name + (" (int8)" if getattr(logic.models, "draft_weights", "") == "int8" else ""),
+        "draft": logic.models.draft_name,
+        "draft_weights": getattr(logic.models, "draft_weights", None) or "float32",
     }
     return {"meta": meta, "races": races}
 

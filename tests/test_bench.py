@@ -123,7 +123,7 @@ def timed_round(k, accepted, slowness):
 def test_adaptive_k_probes_plain_when_marginal():
     policy = AdaptiveK(FLAT, k_max=8)
     chosen = []
-    for _ in range(6):  # 3 of 4 drafted tokens accepted, drafting rounds 40% slower than the curve says
+    for _ in range(6):  # 3 of 4 drafted tokens accepted, drafting rounds 40% slower than the curve predicts
         k = policy.choose()
         chosen.append(k)
         policy.observe(timed_round(k, min(k, 3), 1.4 if k else 1.0))
@@ -134,7 +134,7 @@ def test_adaptive_k_probes_plain_when_marginal():
 def test_adaptive_k_mostly_plain_on_slow_drafting():
     policy = AdaptiveK(FLAT, k_max=8)
     chosen = []
-    for _ in range(20):  # 2 of k drafted tokens accepted, drafting rounds 50% slower than the curve says
+    for _ in range(20):  # 2 of k drafted tokens accepted, drafting rounds 50% slower than the curve predicts
         k = policy.choose()
         chosen.append(k)
         policy.observe(timed_round(k, min(k, 2), 1.5 if k else 1.0))

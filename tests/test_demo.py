@@ -326,7 +326,8 @@ def test_check_distribution_catches_broken_rules(logic, rule, consistent):
 
 def test_record_and_show_preset(logic):
     recordings = record(logic, ["json"], GenerationConfig(max_new_tokens=8, k=2), "model")
-    assert set(recordings["meta"]) == {"recorded_at", "machine", "target", "draft"}, recordings["meta"]
+    expected = {"recorded_at", "machine", "target", "draft", "draft_weights"}
+    assert set(recordings["meta"]) == expected, recordings["meta"]
     shown = DemoLogic(logic.models, recordings, warn=lambda message: None).show_preset("json")
     assert shown["prompt"] == domains.get("json").prompt
     assert shown["k"] == 2, shown
@@ -340,6 +341,9 @@ def test_committed_recordings_cover_suite(logic):
     meta = recordings["meta"]
     assert meta["target"] == catalog.DEFAULT_TARGET, meta
     assert meta["draft"] == catalog.DEFAULT_DRAFT, meta
+    assert meta["draft_weights"] == "int8", meta
+    note = logic.show_preset("code-editing")["recorded_note"]
+    assert "qwen2.5-coder-0.5b (int8)" in note, f"the note must name the int8 draft: {note}"
     assert sorted(recordings["races"]) == sorted(domains.BY_NAME), sorted(recordings["races"])
     for domain, race in recordings["races"].items():
         assert race["speedup"] > 0, f"{domain}: speed-up {race['speedup']}"
