@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from specdec_mini import catalog
-from specdec_mini.kernels import WEIGHT_FORMATS
+from specdec_mini.kernels import check_weights
 from specdec_mini.models import CausalLM, check_compatible
 
 log = logging.getLogger("specdec_mini.demo")
@@ -53,9 +53,10 @@ class SharedModels:
 
     def __init__(self, target: str, draft: str, loader: Callable[[str], CausalLM] | None = None,
                  draft_weights: str = "int8") -> None:
-        if draft_weights not in WEIGHT_FORMATS:
-            raise ValueError(f"draft weights must be one of {', '.join(WEIGHT_FORMATS)}, got {draft_weights!r}; "
-                             f"set ${DRAFT_WEIGHTS_ENV} to one of them")
+        try:
+            check_weights(draft_weights)
+        except ValueError as error:
+            raise ValueError(f"{error} (set ${DRAFT_WEIGHTS_ENV} to one of them)") from None
         self.target_name = target
         self.draft_name = draft
         # int8 drafts cost a third of a float32 draft step here, and the target alone decides the output.

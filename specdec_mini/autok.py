@@ -94,7 +94,7 @@ def measure_costs(target, draft, prompt_ids: list[int], max_tokens: int = 16, sw
 
 
 def measure_draft_step(draft, prompt_ids: list[int], max_tokens: int = 16, sweeps: int = 3) -> float:
-    """Median seconds of one draft forward over 1 token at the same position as `measure_costs` uses."""
+    """Return the median seconds of a one-token draft forward, at the position that `measure_costs` uses."""
     context = prompt_ids[:-max_tokens]
     draft.prefill(context)
     times = []
@@ -187,8 +187,8 @@ class AdaptiveK:
             return  # an untimed round (table models in tests): nothing to learn about costs
         drafted = len(round_.drafted)
         ratio = seconds / (self.costs.round_cost(drafted) * self.costs.target_step)
-        # The observed kind moves towards this round; the other drifts back to the load-time curve (1.0) as
-        # alpha drifts back to its prior, so one slow round cannot stop drafting for the rest of the run.
+        # The observed kind moves towards this round, and the other fades back to the load-time curve (1.0).
+        # So one slow round cannot stop drafting for the rest of the run.
         if drafted == 0:
             self.plain_factor = self._blend(self.plain_factor, ratio)
             self.draft_factor = self._fade(self.draft_factor)

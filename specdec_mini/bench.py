@@ -33,7 +33,7 @@ from pathlib import Path
 
 from specdec_mini import catalog, domains
 from specdec_mini.autok import CostCurve, measure_costs, measure_draft_step
-from specdec_mini.bench_runs import METHODS, Models, run
+from specdec_mini.bench_runs import METHODS, Models, draft_costs_key, run
 
 DEFAULT_OUT = "benchmarks"
 SAMPLING_TEMPERATURE = 0.7
@@ -235,7 +235,9 @@ def load_models(args: argparse.Namespace, prompt_ids: Callable, say: Callable[[s
     started = time.perf_counter()
     target = CausalLM.load(args.target, progress=not args.no_progress)
     formats = {METHODS[m].draft_weights for m in args.methods if METHODS[m].drafter == "model"}
-    drafts = {weights: CausalLM.load(args.draft, progress=not args.no_progress, weights=weights) for weights in sorted(formats)}
+    drafts = {}
+    for weights in sorted(formats):
+        drafts[weights] = CausalLM.load(args.draft, progress=not args.no_progress, weights=weights)
     say(f"loaded {args.target}" + "".join(f" and {d.name}" for d in drafts.values())
         + f" in {time.perf_counter() - started:.1f} s")
 
@@ -244,11 +246,12 @@ def load_models(args: argparse.Namespace, prompt_ids: Callable, say: Callable[[s
     curve = measure_costs(target, None, ids, max_tokens=tokens)
     costs = {"lookup": curve}  # prompt lookup drafts for free: c = 0
     for weights, draft in drafts.items():
-        key = "model" if weights == "float32" else f"model-{weights}"
-        costs[key] = CostCurve(curve.target_step, measure_draft_step(draft, ids, max_tokens=tokens), curve.verify)
+        draft_step = measure_draft_step(draft, ids, max_tokens=tokens)
+        costs[draft_costs_key(weights)] = CostCurve(curve.target_step, draft_step, curve.verify)
     verify = ", ".join(f"{v:.2f}" for v in curve.verify_table)
-    say(f"cost curve: target step {curve.target_step * 1e3:.0f} ms, v(1..{tokens}) = {verify}" + "".join(
-        f"; {key} draft step {c.draft_step * 1e3:.0f} ms (c = {c.cost_ratio:.2f})" for key, c in costs.items() if key != "lookup"))
+    steps = "".join(f"; {key} draft step {c.draft_step * 1e3:.0f} ms (c = {c.cost_ratio:.2f})"
+                    for key, c in costs.items() if key != "lookup")
+    say(f"cost curve: target step {curve.target_step * 1e3:.0f} ms, v(1..{tokens}) = {verify}{steps}")
     return Models(target, drafts.get("float32"), costs, draft_int8=drafts.get("int8"))
 
 

@@ -52,10 +52,13 @@ class Method:
 
     @property
     def costs_key(self) -> str | None:
-        """Which measured `CostCurve` in `Models.costs` describes this method's drafter."""
-        if self.drafter == "model" and self.draft_weights == "int8":
-            return "model-int8"
-        return self.drafter
+        """The key of the `CostCurve` in `Models.costs` that describes this method's drafter."""
+        return draft_costs_key(self.draft_weights) if self.drafter == "model" else self.drafter
+
+
+def draft_costs_key(weights: str) -> str:
+    """Name the cost curve of a draft model with these weights: "model" (float32) or "model-int8"."""
+    return "model" if weights == "float32" else f"model-{weights}"
 
 
 METHODS = {m.name: m for m in [
@@ -82,6 +85,7 @@ class Models:
     draft_int8: object | None = None  # the same draft with int8 weights, for the *-int8 methods
 
     def draft_for(self, method: Method):
+        """Return the draft model object that `method` runs with."""
         return self.draft_int8 if method.draft_weights == "int8" else self.draft
 
 
@@ -150,7 +154,8 @@ def _run_specdec(method, k, models, prompt_ids, temperature, max_new_tokens, see
 
     costs: CostCurve = models.costs[method.costs_key]
     if method.drafter == "model":
-        drafter = DraftModelDrafter(models.draft_for(method), min_confidence=CONFIDENCE if method.name == "sd-draft-conf" else 0.0)
+        min_confidence = CONFIDENCE if method.name == "sd-draft-conf" else 0.0
+        drafter = DraftModelDrafter(models.draft_for(method), min_confidence=min_confidence)
     else:
         drafter = PromptLookupDrafter()
     draft_length = AdaptiveK(costs, k_max=config.k) if auto else None

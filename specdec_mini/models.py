@@ -24,7 +24,7 @@ import warnings
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from specdec_mini.kernels import WEIGHT_FORMATS, quantize_int8, use_onednn_linear
+from specdec_mini.kernels import check_weights, quantize_int8, use_onednn_linear
 
 
 class CausalLM:
@@ -32,8 +32,7 @@ class CausalLM:
 
     def __init__(self, model: PreTrainedModel, tokenizer=None, name: str = "model", onednn: bool = True,
                  weights: str = "float32") -> None:
-        if weights not in WEIGHT_FORMATS:
-            raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
+        check_weights(weights)
         self.model = model.eval()
         self.weights = weights
         if weights == "int8":
@@ -61,8 +60,7 @@ class CausalLM:
         """
         from specdec_mini import catalog
 
-        if weights not in WEIGHT_FORMATS:
-            raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
+        check_weights(weights)  # before the slow load, so a typo fails at once
         model, tokenizer = catalog.load(source, progress=progress)
         name = source if weights == "float32" else f"{source} ({weights})"
         return cls(model, tokenizer, name=name, onednn=onednn, weights=weights)
